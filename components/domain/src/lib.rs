@@ -1,0 +1,12 @@
+//! Spinpresso's business rules. Host-agnostic: no Spin, no I/O.
+//!
+//! The store, the clock and randomness arrive as parameters, so every rule
+//! here is a plain unit test away. Each module owns the keys it writes; the
+//! full key layout is documented in `kv-schema/README.md`.
+
+pub mod error;
+pub mod kv;
+pub mod menu;
+pub mod shop;
+
+pub use error::DomainError;

@@ -1,0 +1,354 @@
+//! Shops: their id, their config, and the config and menu records in the store.
+//!
+//! Keys owned here (see `kv-schema/README.md`):
+//! - `shop/{shop}/config`  JSON [`ShopConfig`]
+//! - `shop/{shop}/menu`    JSON `[Drink]`
+//! - `shop/{shop}/seeded`  counter: elects the one request that seeds the defaults of `main`
+
+use crate::error::DomainError;
+use crate::kv::{KeyValue, KvResult};
+use crate::menu::{default_menu, is_slug, Drink};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The shop every deployment has from the start.
+pub const MAIN_SHOP: &str = "main";
+pub const SUPPORTED_LANGUAGES: [&str; 2] = ["en", "pt-BR"];
+
+/// A shop's id: a slug, the only way in is [`ShopId::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ShopId(String);
+
+impl ShopId {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        if is_slug(raw, 32) {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(DomainError::invalid(
+                "invalid_shop_id",
+                format!("`{raw}` is not a valid shop id: use 1-32 lowercase letters, digits and dashes"),
+            ))
+        }
+    }
+
+    pub fn main() -> Self {
+        Self(MAIN_SHOP.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn key(&self, what: &str) -> String {
+        format!("shop/{}/{what}", self.0)
+    }
+}
+
+impl fmt::Display for ShopId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Everything an admin can set about a shop. All of it is public.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShopConfig {
+    pub name: String,
+    pub open: bool,
+    pub drinks_per_code: u32,
+    pub code_rotation_seconds: u32,
+    /// A code stays redeemable this long after its slot ends.
+    pub code_grace_seconds: u32,
+    pub max_open_orders: u32,
+    pub max_open_orders_per_customer: u32,
+    /// 0 means no limit.
+    pub max_drinks_per_customer_per_day: u32,
+    pub customer_timeout_seconds: u32,
+    pub barista_timeout_seconds: u32,
+    pub utc_offset_minutes: i32,
+    /// Local time ("HH:MM") at which the business day starts: order numbers restart, metrics roll over.
+    pub day_starts_at: String,
+    pub languages: Vec<String>,
+}
+
+impl ShopConfig {
+    pub fn with_name(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            open: false,
+            drinks_per_code: 10,
+            code_rotation_seconds: 300,
+            code_grace_seconds: 30,
+            max_open_orders: 20,
+            max_open_orders_per_customer: 1,
+            max_drinks_per_customer_per_day: 0,
+            customer_timeout_seconds: 300,
+            barista_timeout_seconds: 900,
+            utc_offset_minutes: 0,
+            day_starts_at: "05:00".to_string(),
+            languages: SUPPORTED_LANGUAGES.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    /// Applies a partial update after checking every field it sets.
+    pub fn apply(&self, update: &ConfigUpdate) -> Result<Self, DomainError> {
+        let mut next = self.clone();
+        if let Some(name) = &update.name {
+            next.name = checked_name(name)?;
+        }
+        let limits: [(&str, Option<i64>, i64, i64, &mut u32); 8] = [
+            ("drinksPerCode", update.drinks_per_code, 1, 1000, &mut next.drinks_per_code),
+            ("codeRotationSeconds", update.code_rotation_seconds, 30, 86_400, &mut next.code_rotation_seconds),
+            ("codeGraceSeconds", update.code_grace_seconds, 0, 600, &mut next.code_grace_seconds),
+            ("maxOpenOrders", update.max_open_orders, 1, 1000, &mut next.max_open_orders),
+            (
+                "maxOpenOrdersPerCustomer",
+                update.max_open_orders_per_customer,
+                1,
+                20,
+                &mut next.max_open_orders_per_customer,
+            ),
+            (
+                "maxDrinksPerCustomerPerDay",
+                update.max_drinks_per_customer_per_day,
+                0,
+                1000,
+                &mut next.max_drinks_per_customer_per_day,
+            ),
+            ("customerTimeoutSeconds", update.customer_timeout_seconds, 10, 86_400, &mut next.customer_timeout_seconds),
+            ("baristaTimeoutSeconds", update.barista_timeout_seconds, 10, 86_400, &mut next.barista_timeout_seconds),
+        ];
+        for (field, value, min, max, target) in limits {
+            if let Some(value) = value {
+                *target = in_range(field, value, min, max)? as u32;
+            }
+        }
+        if let Some(offset) = update.utc_offset_minutes {
+            next.utc_offset_minutes = in_range("utcOffsetMinutes", offset, -720, 840)? as i32;
+        }
+        if let Some(start) = &update.day_starts_at {
+            parse_day_start(start)?;
+            next.day_starts_at = start.clone();
+        }
+        if let Some(languages) = &update.languages {
+            next.languages = checked_languages(languages)?;
+        }
+        Ok(next)
+    }
+}
+
+/// A partial config update from an admin. Numbers are wide here so that a
+/// negative or huge value gets a message naming its field, not a parse error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigUpdate {
+    pub name: Option<String>,
+    pub drinks_per_code: Option<i64>,
+    pub code_rotation_seconds: Option<i64>,
+    pub code_grace_seconds: Option<i64>,
+    pub max_open_orders: Option<i64>,
+    pub max_open_orders_per_customer: Option<i64>,
+    pub max_drinks_per_customer_per_day: Option<i64>,
+    pub customer_timeout_seconds: Option<i64>,
+    pub barista_timeout_seconds: Option<i64>,
+    pub utc_offset_minutes: Option<i64>,
+    pub day_starts_at: Option<String>,
+    pub languages: Option<Vec<String>>,
+}
+
+fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<i64, DomainError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(DomainError::invalid("invalid_config", format!("`{field}` must be between {min} and {max}, got {value}")))
+    }
+}
+
+fn checked_name(name: &str) -> Result<String, DomainError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DomainError::invalid("invalid_config", "`name` must not be empty"));
+    }
+    if name.chars().count() > 60 {
+        return Err(DomainError::invalid("invalid_config", "`name` must be at most 60 characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn checked_languages(languages: &[String]) -> Result<Vec<String>, DomainError> {
+    if languages.is_empty() {
+        return Err(DomainError::invalid("invalid_config", "`languages` needs at least one language"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for language in languages {
+        if !SUPPORTED_LANGUAGES.contains(&language.as_str()) {
+            return Err(DomainError::invalid(
+                "invalid_config",
+                format!("`languages`: `{language}` is not supported (supported: {})", SUPPORTED_LANGUAGES.join(", ")),
+            ));
+        }
+        if !out.contains(language) {
+            out.push(language.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Parses "HH:MM" into minutes after midnight.
+pub fn parse_day_start(raw: &str) -> Result<u32, DomainError> {
+    let bad = || {
+        DomainError::invalid("invalid_config", format!("`dayStartsAt` must be a time like \"05:00\", got \"{raw}\""))
+    };
+    let (h, m) = raw.split_once(':').ok_or_else(bad)?;
+    if h.len() != 2 || m.len() != 2 {
+        return Err(bad());
+    }
+    let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+/// What `GET /api/shops/:shop/config` answers: the config and the menu.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopView {
+    pub shop_id: ShopId,
+    #[serde(flatten)]
+    pub config: ShopConfig,
+    pub menu: Vec<Drink>,
+}
+
+/// Reads a shop's config and menu. The `main` shop is seeded with the
+/// defaults on its first read; any other unknown shop is `shop_not_found`.
+pub fn load_shop(kv: &impl KeyValue, shop: &ShopId) -> Result<ShopView, DomainError> {
+    let config: Option<ShopConfig> = kv.get_json(&shop.key("config"))?;
+    let menu: Option<Vec<Drink>> = kv.get_json(&shop.key("menu"))?;
+    match (config, menu) {
+        (Some(config), Some(menu)) => Ok(ShopView { shop_id: shop.clone(), config, menu }),
+        _ if shop.as_str() == MAIN_SHOP => Ok(seed_main(kv)?),
+        _ => Err(DomainError::not_found("shop_not_found", format!("there is no shop `{shop}`"))),
+    }
+}
+
+/// Writes the default config and menu of `main`. "Create if absent" is not
+/// atomic on every Spin store, so one `increment` elects the single writer;
+/// every other racer answers with the same (deterministic) defaults unwritten.
+fn seed_main(kv: &impl KeyValue) -> KvResult<ShopView> {
+    let shop = ShopId::main();
+    let view = ShopView { shop_id: shop.clone(), config: ShopConfig::with_name("Spinpresso"), menu: default_menu() };
+    if kv.increment(&shop.key("seeded"), 1)? == 1 {
+        kv.set_json(&shop.key("menu"), &view.menu)?;
+        // The config is written last: its presence marks a complete shop.
+        kv.set_json(&shop.key("config"), &view.config)?;
+    }
+    Ok(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+
+    #[test]
+    fn the_main_shop_is_seeded_with_the_defaults_of_the_design_on_first_read() {
+        let kv = MemoryKv::new();
+        let view = load_shop(&kv, &ShopId::main()).unwrap();
+        let c = &view.config;
+        assert!(!c.open);
+        assert_eq!(
+            (c.drinks_per_code, c.code_rotation_seconds, c.code_grace_seconds, c.max_open_orders),
+            (10, 300, 30, 20)
+        );
+        assert_eq!((c.max_open_orders_per_customer, c.max_drinks_per_customer_per_day), (1, 0));
+        assert_eq!((c.customer_timeout_seconds, c.barista_timeout_seconds), (300, 900));
+        assert_eq!((c.utc_offset_minutes, c.day_starts_at.as_str()), (0, "05:00"));
+        assert_eq!(c.languages, ["en", "pt-BR"]);
+        assert_eq!(view.menu, default_menu());
+        assert!(kv.get("shop/main/config").unwrap().is_some(), "the defaults are persisted");
+        assert_eq!(load_shop(&kv, &ShopId::main()).unwrap(), view);
+    }
+
+    #[test]
+    fn seeding_never_overwrites_a_config_written_after_it() {
+        let kv = MemoryKv::new();
+        load_shop(&kv, &ShopId::main()).unwrap();
+        let mut changed = ShopConfig::with_name("Changed");
+        changed.open = true;
+        kv.set_json("shop/main/config", &changed).unwrap();
+        // A second seeding attempt (a late racer) loses the election and writes nothing.
+        seed_main(&kv).unwrap();
+        assert_eq!(kv.get_json::<ShopConfig>("shop/main/config").unwrap().unwrap(), changed);
+    }
+
+    #[test]
+    fn an_unknown_shop_is_not_found_and_nothing_is_written() {
+        let kv = MemoryKv::new();
+        let err = load_shop(&kv, &ShopId::parse("elsewhere").unwrap()).unwrap_err();
+        assert_eq!((err.code(), err.status()), ("shop_not_found", 404));
+        assert!(kv.is_empty());
+    }
+
+    #[test]
+    fn shop_ids_are_slugs() {
+        assert!(ShopId::parse("main").is_ok());
+        let err = ShopId::parse("../etc").unwrap_err();
+        assert_eq!((err.code(), err.status()), ("invalid_shop_id", 400));
+    }
+
+    #[test]
+    fn the_public_view_is_camel_case_with_the_menu_inline() {
+        let kv = MemoryKv::new();
+        let json = serde_json::to_value(load_shop(&kv, &ShopId::main()).unwrap()).unwrap();
+        assert_eq!(json["shopId"], "main");
+        assert_eq!(json["drinksPerCode"], 10);
+        assert_eq!(json["maxOpenOrders"], 20);
+        assert_eq!(json["menu"][0]["modifierGroups"][0]["id"], "caffeine");
+    }
+
+    fn update(json: &str) -> Result<ShopConfig, DomainError> {
+        let update: ConfigUpdate =
+            serde_json::from_str(json).map_err(|e| DomainError::invalid("bad_json", e.to_string()))?;
+        ShopConfig::with_name("Shop").apply(&update)
+    }
+
+    #[test]
+    fn a_partial_update_changes_only_the_fields_it_names() {
+        let next = update(r#"{"drinksPerCode": 5, "name": "  Booth 7 ", "utcOffsetMinutes": -180}"#).unwrap();
+        assert_eq!((next.drinks_per_code, next.name.as_str(), next.utc_offset_minutes), (5, "Booth 7", -180));
+        assert_eq!(next.max_open_orders, 20);
+    }
+
+    #[test]
+    fn bad_config_updates_are_refused_with_a_message_naming_the_field() {
+        let cases = [
+            (r#"{"name": " "}"#, "`name` must not be empty"),
+            (r#"{"drinksPerCode": -1}"#, "`drinksPerCode` must be between 1 and 1000, got -1"),
+            (r#"{"maxOpenOrders": 0}"#, "`maxOpenOrders` must be between 1"),
+            (r#"{"maxDrinksPerCustomerPerDay": -3}"#, "`maxDrinksPerCustomerPerDay` must be between 0"),
+            (r#"{"customerTimeoutSeconds": 9}"#, "`customerTimeoutSeconds` must be between 10"),
+            (r#"{"baristaTimeoutSeconds": 5}"#, "`baristaTimeoutSeconds` must be between 10"),
+            (r#"{"utcOffsetMinutes": 900}"#, "`utcOffsetMinutes` must be between -720 and 840"),
+            (r#"{"dayStartsAt": "25:00"}"#, "`dayStartsAt` must be a time"),
+            (r#"{"dayStartsAt": "5:00"}"#, "`dayStartsAt` must be a time"),
+            (r#"{"languages": ["fr"]}"#, "`fr` is not supported"),
+            (r#"{"languages": []}"#, "at least one language"),
+            (r#"{"open": true}"#, "unknown field `open`"),
+            (r#"{"colour": "red"}"#, "unknown field `colour`"),
+        ];
+        for (json, expected) in cases {
+            let message = update(json).unwrap_err().message();
+            assert!(message.contains(expected), "{json}: got `{message}`");
+        }
+    }
+
+    #[test]
+    fn day_start_parses_to_minutes_after_midnight() {
+        assert_eq!(parse_day_start("05:00").unwrap(), 300);
+        assert_eq!(parse_day_start("23:59").unwrap(), 1439);
+        assert!(parse_day_start("24:00").is_err());
+        assert!(parse_day_start("ab:cd").is_err());
+    }
+}
