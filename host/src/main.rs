@@ -1,1 +1,106 @@
-fn main(){}
+//! `spinpresso-host`: runs a Spin application (`spin.toml`) locally on
+//! wasmtime, with key-value data in an SQLite file Spin itself can read.
+
+mod builder;
+mod engine;
+mod guest_output;
+mod kv;
+mod manifest;
+mod routes;
+mod server;
+mod spin_interfaces;
+mod variables;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(version, about = "Runs a Spin application locally on wasmtime")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application.
+    Up(UpArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// The application manifest.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Run each component's build command first.
+    #[arg(long)]
+    build: bool,
+    /// The key-value database (default: `.spin/sqlite_key_value.db` beside the manifest, as Spin does).
+    #[arg(long)]
+    kv_file: Option<PathBuf>,
+    /// Seconds between calls to `/internal/sweep` when the app has that route (0 = never).
+    #[arg(long, default_value_t = 5)]
+    sweep_every: u64,
+}
+
+const SWEEP_ROUTE: &str = "/internal/sweep";
+
+fn main() -> Result<()> {
+    let Command::Up(args) = Cli::parse().command;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(up(args))
+}
+
+async fn up(args: UpArgs) -> Result<()> {
+    let manifest = manifest::Manifest::from_file(&args.manifest)?;
+    if args.build {
+        builder::build_all(&manifest)?;
+    }
+    let app_dir = args.manifest.parent().map(PathBuf::from).unwrap_or_default();
+    let kv_path = args.kv_file.unwrap_or_else(|| app_dir.join(".spin").join("sqlite_key_value.db"));
+    let kv = Arc::new(kv::SqliteKv::open(&kv_path)?);
+    let variables = variables::Variables::resolve(&manifest, |name| std::env::var(name).ok())?;
+    for name in variables.defaulted_secrets() {
+        eprintln!(
+            "[host] WARNING: secret `{name}` uses its development default from the manifest; set {} for real use",
+            variables::env_name(name)
+        );
+    }
+    println!("[host] application `{}`", manifest.name);
+    let engine = engine::new_engine()?;
+    let app = Arc::new(server::App::load(manifest, &engine, kv, variables)?);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("[host] key-value store: {}", kv_path.display());
+    println!("[host] serving http://{}", listener.local_addr()?);
+    if args.sweep_every > 0 && app.has_route(SWEEP_ROUTE) {
+        server::spawn_sweeper(app.clone(), SWEEP_ROUTE, Duration::from_secs(args.sweep_every));
+    }
+    server::serve(app, listener, stop_signal()).await?;
+    println!("[host] stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

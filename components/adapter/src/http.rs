@@ -1,0 +1,52 @@
+//! HTTP helpers: JSON responses, the one error shape, Spin's routing headers.
+
+use serde::Serialize;
+use spin_sdk::http::{Method, Request, Response};
+use spinpresso_domain::DomainError;
+
+/// Largest request body any component accepts.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(serde_json::to_vec(value).unwrap_or_default())
+        .build()
+}
+
+/// `{"error": {"code", "message"}}` — the shape of every error the API returns.
+pub fn error(status: u16, code: &str, message: &str) -> Response {
+    json(status, &serde_json::json!({ "error": { "code": code, "message": message } }))
+}
+
+pub fn domain_error(e: &DomainError) -> Response {
+    error(e.status(), e.code(), &e.message())
+}
+
+pub fn not_found() -> Response {
+    error(404, "not_found", "no such resource")
+}
+
+pub fn method_not_allowed(allowed: &[Method]) -> Response {
+    let allow: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
+    let mut response = error(405, "method_not_allowed", &format!("use {}", allow.join(" or ")));
+    response.set_header("allow", allow.join(", "));
+    response
+}
+
+/// A `:name` segment of the matched route, as Spin passes it.
+pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.header(&format!("spin-path-match-{name}")).and_then(|v| v.as_str())
+}
+
+/// The route pattern that matched (without a trailing `/...`), e.g. `/api/shops/:shop/config`.
+pub fn component_route(req: &Request) -> &str {
+    req.header("spin-component-route").and_then(|v| v.as_str()).unwrap_or_else(|| req.path())
+}
+
+/// The path below the matched route: for `/static/...` and `/static/a.css`, `/a.css`.
+pub fn path_info(req: &Request) -> &str {
+    req.header("spin-path-info").and_then(|v| v.as_str()).unwrap_or_else(|| req.path())
+}

@@ -1,0 +1,6 @@
+//! The edges between Spin and the domain crate: the key-value store over
+//! `wasi:keyvalue`, the HTTP helpers every component shares, and static files.
+
+pub mod http;
+pub mod kv;
+pub mod static_files;

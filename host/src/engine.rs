@@ -1,0 +1,119 @@
+//! Compiling components once, linking the host interfaces, and making one
+//! fresh instance per request from a pre-instantiated component.
+
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component as WasmComponent, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::guest_output::{GuestOutput, Stream};
+use crate::kv::KvBackend;
+use crate::manifest::Component;
+use crate::spin_interfaces::{bindings::SpinImports, SpinContext};
+use crate::variables::Variables;
+
+/// How often a running guest yields to other requests.
+const YIELD_EVERY: Duration = Duration::from_millis(10);
+
+/// Everything one request's instance owns.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    spin: SpinContext,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+/// A component compiled and linked once, instantiated per request.
+pub struct LoadedComponent {
+    pub spec: Arc<Component>,
+    pub id: Arc<str>,
+    pre: ProxyPre<HostState>,
+}
+
+pub fn new_engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    // Epoch ticks let a busy guest yield instead of holding a worker thread.
+    let ticker = engine.weak();
+    std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+        while let Some(engine) = ticker.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(YIELD_EVERY);
+        }
+    })?;
+    Ok(engine)
+}
+
+fn linker(engine: &Engine) -> Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    SpinImports::add_to_linker::<HostState, HasSelf<SpinContext>>(&mut linker, |state| &mut state.spin)?;
+    Ok(linker)
+}
+
+impl LoadedComponent {
+    pub fn load(engine: &Engine, spec: Component) -> Result<Self> {
+        let wasm = WasmComponent::from_file(engine, &spec.source).map_err(anyhow::Error::from).with_context(|| {
+            format!(
+                "component `{}`: cannot load {} (build it first, e.g. with `up --build`)",
+                spec.id,
+                spec.source.display()
+            )
+        })?;
+        let linker = linker(engine)?;
+        let pre = linker
+            .instantiate_pre(&wasm)
+            .and_then(ProxyPre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component `{}` imports something this host does not provide", spec.id))?;
+        Ok(Self { id: spec.id.as_str().into(), spec: Arc::new(spec), pre })
+    }
+
+    /// A fresh store for one request: WASI with the component's files,
+    /// environment and prefixed stdio, plus the Spin interfaces.
+    pub fn new_store(&self, kv: Arc<dyn KvBackend>, variables: Arc<Variables>) -> Result<Store<HostState>> {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(GuestOutput::new(self.id.clone(), Stream::Stdout))
+            .stderr(GuestOutput::new(self.id.clone(), Stream::Stderr));
+        for (name, value) in &self.spec.environment {
+            wasi.env(name, value);
+        }
+        for (host_path, guest_path) in &self.spec.files {
+            wasi.preopened_dir(host_path, guest_path, FsPerms::ReadOnly).map_err(anyhow::Error::from).with_context(
+                || format!("component `{}`: cannot mount {} at {guest_path}", self.id, host_path.display()),
+            )?;
+        }
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            spin: SpinContext { component: self.spec.clone(), kv, variables, table: ResourceTable::new() },
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        Ok(store)
+    }
+
+    pub fn pre(&self) -> &ProxyPre<HostState> {
+        &self.pre
+    }
+}

@@ -1,0 +1,270 @@
+//! Key-value storage for guests: an SQLite file in Spin's own schema
+//! (`spin_key_value(store, key, value)`), so a database written here works
+//! with `spin up` and the other way round.
+//!
+//! Durability: WAL with `synchronous=NORMAL` keeps every committed write
+//! through a killed process (only an OS crash can lose the last ones).
+//! Atomicity: `increment` and `compare_and_swap` run in `BEGIN IMMEDIATE`
+//! transactions, atomic also against other processes using the same file.
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvError {
+    /// The stored value is not a counter (8 little-endian bytes).
+    NotACounter(String),
+    Other(String),
+}
+
+impl std::fmt::Display for KvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotACounter(key) => write!(f, "the value of `{key}` is not a counter (8 little-endian bytes)"),
+            Self::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for KvError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Other(format!("sqlite: {e}"))
+    }
+}
+
+pub type KvResult<T> = std::result::Result<T, KvError>;
+
+/// What the guest interfaces need from a store; `store` is the label.
+pub trait KvBackend: Send + Sync {
+    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>>;
+    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()>;
+    fn delete(&self, store: &str, key: &str) -> KvResult<()>;
+    fn exists(&self, store: &str, key: &str) -> KvResult<bool>;
+    fn keys(&self, store: &str) -> KvResult<Vec<String>>;
+    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>>;
+    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()>;
+    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()>;
+    /// Adds `delta` to the counter (absent = 0); returns the new value.
+    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64>;
+    /// Writes `new` if the key still holds `expected` (`None` = still absent).
+    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool>;
+}
+
+pub struct SqliteKv {
+    connection: Mutex<Connection>,
+}
+
+impl SqliteKv {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let connection =
+            Connection::open(path).with_context(|| format!("cannot open key-value database {}", path.display()))?;
+        Self::init(connection).with_context(|| format!("cannot prepare key-value database {}", path.display()))
+    }
+
+    #[cfg(test)]
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(connection: Connection) -> Result<Self> {
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
+                store TEXT NOT NULL,
+                key   TEXT NOT NULL,
+                value BLOB NOT NULL,
+                PRIMARY KEY (store, key)
+            )",
+            [],
+        )?;
+        Ok(Self { connection: Mutex::new(connection) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> KvResult<T>) -> KvResult<T> {
+        // A panic while holding the lock cannot leave SQLite half-written
+        // (transactions roll back on drop), so a poisoned lock is still usable.
+        let mut connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut connection)
+    }
+}
+
+const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                      ON CONFLICT(store, key) DO UPDATE SET value = excluded.value";
+const SELECT: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
+const DELETE: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
+
+impl KvBackend for SqliteKv {
+    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        self.with(|c| Ok(c.prepare_cached(SELECT)?.query_row(params![store, key], |r| r.get(0)).optional()?))
+    }
+
+    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        self.with(|c| {
+            c.prepare_cached(UPSERT)?.execute(params![store, key, value])?;
+            Ok(())
+        })
+    }
+
+    fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+        self.with(|c| {
+            c.prepare_cached(DELETE)?.execute(params![store, key])?;
+            Ok(())
+        })
+    }
+
+    fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+        self.with(|c| {
+            Ok(c.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .exists(params![store, key])?)
+        })
+    }
+
+    fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
+            let keys = statement.query_map(params![store], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(keys)
+        })
+    }
+
+    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(SELECT)?;
+            keys.iter()
+                .map(|key| Ok((key.clone(), statement.query_row(params![store, key], |r| r.get(0)).optional()?)))
+                .collect()
+        })
+    }
+
+    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (key, value) in entries {
+                tx.prepare_cached(UPSERT)?.execute(params![store, key, value])?;
+            }
+            Ok(tx.commit()?)
+        })
+    }
+
+    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for key in keys {
+                tx.prepare_cached(DELETE)?.execute(params![store, key])?;
+            }
+            Ok(tx.commit()?)
+        })
+    }
+
+    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current: Option<Vec<u8>> =
+                tx.prepare_cached(SELECT)?.query_row(params![store, key], |r| r.get(0)).optional()?;
+            let current = match current {
+                None => 0,
+                Some(bytes) => {
+                    i64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| KvError::NotACounter(key.to_string()))?)
+                }
+            };
+            let next =
+                current.checked_add(delta).ok_or_else(|| KvError::Other(format!("counter `{key}` overflows")))?;
+            tx.prepare_cached(UPSERT)?.execute(params![store, key, next.to_le_bytes().as_slice()])?;
+            tx.commit()?;
+            Ok(next)
+        })
+    }
+
+    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
+        self.with(|c| {
+            let changed = match expected {
+                Some(old) => c
+                    .prepare_cached("UPDATE spin_key_value SET value = ?4 WHERE store = ?1 AND key = ?2 AND value = ?3")?
+                    .execute(params![store, key, old, new])?,
+                // Exclusive create: unlike Spin's own SQLite store, a racer that
+                // also saw "absent" fails here instead of overwriting.
+                None => c
+                    .prepare_cached(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3) ON CONFLICT(store, key) DO NOTHING",
+                    )?
+                    .execute(params![store, key, new])?,
+            };
+            Ok(changed == 1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn values_are_scoped_by_store_label() {
+        let kv = SqliteKv::in_memory().unwrap();
+        kv.set("default", "k", b"a").unwrap();
+        kv.set("other", "k", b"b").unwrap();
+        assert_eq!(kv.get("default", "k").unwrap().unwrap(), b"a");
+        assert_eq!(kv.keys("other").unwrap(), ["k"]);
+        kv.delete("default", "k").unwrap();
+        assert!(!kv.exists("default", "k").unwrap());
+        assert!(kv.exists("other", "k").unwrap());
+    }
+
+    #[test]
+    fn counters_are_eight_little_endian_bytes_and_other_values_are_refused() {
+        let kv = SqliteKv::in_memory().unwrap();
+        assert_eq!(kv.increment("s", "n", 2).unwrap(), 2);
+        assert_eq!(kv.get("s", "n").unwrap().unwrap(), 2i64.to_le_bytes());
+        kv.set("s", "text", b"hello").unwrap();
+        assert_eq!(kv.increment("s", "text", 1), Err(KvError::NotACounter("text".into())));
+    }
+
+    #[test]
+    fn compare_and_swap_is_exclusive_for_absent_keys_and_exact_for_present_ones() {
+        let kv = SqliteKv::in_memory().unwrap();
+        assert!(kv.compare_and_swap("s", "k", None, b"first").unwrap());
+        assert!(!kv.compare_and_swap("s", "k", None, b"second").unwrap());
+        assert!(!kv.compare_and_swap("s", "k", Some(b"stale"), b"third").unwrap());
+        assert!(kv.compare_and_swap("s", "k", Some(b"first"), b"fourth").unwrap());
+        assert_eq!(kv.get("s", "k").unwrap().unwrap(), b"fourth");
+    }
+
+    #[test]
+    fn batches_read_and_write_many_keys() {
+        let kv = SqliteKv::in_memory().unwrap();
+        kv.set_many("s", &[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]).unwrap();
+        let got = kv.get_many("s", &["a".into(), "x".into()]).unwrap();
+        assert_eq!(got, [("a".to_string(), Some(b"1".to_vec())), ("x".to_string(), None)]);
+        kv.delete_many("s", &["a".into(), "b".into()]).unwrap();
+        assert!(kv.keys("s").unwrap().is_empty());
+    }
+
+    #[test]
+    fn two_connections_to_one_file_never_lose_an_increment() {
+        let dir = std::env::temp_dir().join(format!("spinpresso-kv-{}", std::process::id()));
+        let path = dir.join("kv.db");
+        let stores = [Arc::new(SqliteKv::open(&path).unwrap()), Arc::new(SqliteKv::open(&path).unwrap())];
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let kv = stores[i % 2].clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        kv.increment("s", "n", 1).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(stores[0].increment("s", "n", 0).unwrap(), 200);
+        drop(stores);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,273 @@
+//! Serving HTTP: route each request like Spin, pass Spin's `spin-*` headers,
+//! run the component in a fresh instance, and answer 500 if it traps.
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView;
+
+use crate::engine::LoadedComponent;
+use crate::kv::KvBackend;
+use crate::manifest::Manifest;
+use crate::routes::{RouteMatch, RoutePattern, Router};
+use crate::variables::Variables;
+
+/// How long in-flight requests get to finish after a stop signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct App {
+    components: Vec<LoadedComponent>,
+    router: Router<usize>,
+    base: String,
+    kv: Arc<dyn KvBackend>,
+    variables: Arc<Variables>,
+}
+
+impl App {
+    /// Compiles every component of the manifest (once, here, not per request).
+    pub fn load(
+        manifest: Manifest,
+        engine: &wasmtime::Engine,
+        kv: Arc<dyn KvBackend>,
+        variables: Variables,
+    ) -> Result<Self> {
+        let mut components = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for (id, spec) in manifest.components {
+            // Only components reachable from a route are served (and compiled).
+            if manifest.triggers.iter().any(|t| t.component == id) {
+                index.insert(id, components.len());
+                components.push(LoadedComponent::load(engine, spec)?);
+            }
+        }
+        let routes = manifest.triggers.into_iter().map(|t| (t.route, index[&t.component])).collect();
+        Ok(Self { components, router: Router::new(routes), base: manifest.base, kv, variables: Arc::new(variables) })
+    }
+
+    pub fn has_route(&self, path: &str) -> bool {
+        self.router.contains_exact(path)
+    }
+
+    pub fn variables(&self) -> &Variables {
+        &self.variables
+    }
+
+    /// Handles one request end to end; never fails (errors become 4xx/5xx answers).
+    pub async fn handle<B>(&self, req: Request<B>, client: SocketAddr) -> Response<HyperOutgoingBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let (response, component) = match self.dispatch(req, client).await {
+            Ok((response, component)) => (response, Some(component)),
+            Err(response) => (response, None),
+        };
+        println!(
+            "[host] {method} {path} {} {} {:.1}ms",
+            response.status().as_u16(),
+            component.as_deref().unwrap_or("-"),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        response
+    }
+
+    async fn dispatch<B>(
+        &self,
+        req: Request<B>,
+        client: SocketAddr,
+    ) -> Result<(Response<HyperOutgoingBody>, Arc<str>), Response<HyperOutgoingBody>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let path = req.uri().path().to_string();
+        let Some(relative) = strip_base(&self.base, &path) else {
+            return Err(plain(StatusCode::NOT_FOUND, "Not Found"));
+        };
+        let Some((route, index, matched)) = self.router.route(relative) else {
+            return Err(plain(StatusCode::NOT_FOUND, "Not Found"));
+        };
+        let component = &self.components[index];
+        let req = with_spin_headers(req, &self.base, route, &matched, client);
+        match self.run(component, req).await {
+            Ok(response) => Ok((response, component.id.clone())),
+            Err(e) => {
+                eprintln!("[host] component `{}` failed on {path}: {e:?}", component.id);
+                Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
+            }
+        }
+    }
+
+    async fn run<B>(&self, component: &LoadedComponent, req: Request<B>) -> Result<Response<HyperOutgoingBody>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let mut store = component.new_store(self.kv.clone(), self.variables.clone())?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = component.pre().clone();
+        // The guest keeps running after it sets the response head, to stream the body.
+        let task = tokio::task::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => anyhow::bail!("guest answered with an error: {code:?}"),
+            Err(_) => match task.await {
+                Ok(Ok(())) => anyhow::bail!("guest returned without setting a response"),
+                Ok(Err(trap)) => Err(trap.into()),
+                Err(join) => Err(anyhow::anyhow!(join)),
+            },
+        }
+    }
+}
+
+fn strip_base<'a>(base: &str, path: &'a str) -> Option<&'a str> {
+    let base = base.trim_end_matches('/');
+    if base.is_empty() {
+        return Some(path);
+    }
+    match path.strip_prefix(base) {
+        Some("") => Some("/"),
+        Some(rest) if rest.starts_with('/') => Some(rest),
+        _ => None,
+    }
+}
+
+/// Adds the headers Spin gives every request (and drops any a client sent itself).
+fn with_spin_headers<B>(
+    mut req: Request<B>,
+    base: &str,
+    route: &RoutePattern,
+    matched: &RouteMatch,
+    client: SocketAddr,
+) -> Request<B> {
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| "localhost".to_string());
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let full_url = format!("http://{host}{path_and_query}");
+    let base_trimmed = base.trim_end_matches('/');
+    let headers = req.headers_mut();
+    let spin_headers: Vec<_> = headers.keys().filter(|k| k.as_str().starts_with("spin-")).cloned().collect();
+    for name in spin_headers {
+        headers.remove(name);
+    }
+    let mut set = |name: String, value: &str| {
+        if let (Ok(name), Ok(value)) =
+            (hyper::header::HeaderName::try_from(name), hyper::header::HeaderValue::try_from(value))
+        {
+            headers.insert(name, value);
+        }
+    };
+    set("spin-full-url".into(), &full_url);
+    set("spin-path-info".into(), &matched.path_info);
+    set("spin-matched-route".into(), &format!("{base_trimmed}{}", route.raw));
+    set("spin-base-path".into(), base);
+    set("spin-raw-component-route".into(), &route.raw);
+    set("spin-component-route".into(), route.without_wildcard());
+    set("spin-client-addr".into(), &client.to_string());
+    for (name, value) in &matched.params {
+        set(format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+    }
+    if !req.headers().contains_key(hyper::header::HOST) {
+        req.headers_mut().insert(hyper::header::HOST, hyper::header::HeaderValue::from_static("localhost"));
+    }
+    req
+}
+
+pub fn plain(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from_static(text.as_bytes())).map_err(|never| match never {}).boxed_unsync();
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body)
+        .expect("a static response is always valid")
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // e.g. too many open files: keep serving the connections we have.
+                    eprintln!("[host] accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(app.handle(req, client).await) }
+        });
+        let connection = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                if !e.is_incomplete_message() {
+                    eprintln!("[host] connection from {client}: {e}");
+                }
+            }
+        });
+    }
+    drop(listener);
+    println!("[host] stopping: waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => eprintln!("[host] some requests did not finish in time"),
+    }
+    Ok(())
+}
+
+/// POSTs to the sweeper route every `every`, through the same path as any request.
+pub fn spawn_sweeper(app: Arc<App>, route: &'static str, every: Duration) {
+    let token = app.variables().app("sweeper_token").map(str::to_string);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let mut req = Request::post(route).header("host", "localhost").header("content-type", "application/json");
+            if let Some(token) = &token {
+                req = req.header("authorization", format!("Bearer {token}"));
+            }
+            let req = req.body(Full::new(Bytes::from_static(b"{}"))).context("sweeper request");
+            let Ok(req) = req else { continue };
+            let response = app.handle(req, SocketAddr::from(([127, 0, 0, 1], 0))).await;
+            if !response.status().is_success() {
+                eprintln!("[host] sweeper answered {}", response.status());
+            }
+        }
+    });
+}
