@@ -1,1 +1,252 @@
+//! Harness for the end-to-end tests: starts `spinpresso-host` (release build)
+//! on a free 127.0.0.1 port with the real `.wasm` files, and talks HTTP to it.
+//!
+//! The binaries must be built first; `scripts/test.sh` does that. Set
+//! `SPINPRESSO_HOST` to use another host binary.
 
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub use serde_json::{json, Value};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repo").to_path_buf()
+}
+
+pub fn host_binary() -> PathBuf {
+    let path = std::env::var_os("SPINPRESSO_HOST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/spinpresso-host"));
+    assert!(path.exists(), "{} is missing: build it first (scripts/test.sh does)", path.display());
+    path
+}
+
+/// A fresh scratch folder under `target/e2e/`, removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir = repo_root().join("target/e2e").join(format!("{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How to start a host.
+pub struct HostOptions {
+    pub manifest: PathBuf,
+    pub kv_file: PathBuf,
+    pub log_file: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub extra_args: Vec<String>,
+}
+
+impl HostOptions {
+    pub fn new(manifest: impl AsRef<Path>, scratch: &Scratch) -> Self {
+        Self {
+            manifest: repo_root().join(manifest),
+            kv_file: scratch.path().join("kv.db"),
+            log_file: scratch.path().join("host.log"),
+            env: Vec::new(),
+            extra_args: vec!["--sweep-every".into(), "0".into()],
+        }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    fn command(&self, addr: SocketAddr) -> Command {
+        let mut command = Command::new(host_binary());
+        command
+            .arg("up")
+            .arg("--from")
+            .arg(&self.manifest)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--kv-file")
+            .arg(&self.kv_file)
+            .args(&self.extra_args)
+            .stdin(Stdio::null());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command
+    }
+}
+
+/// A running host process; stopped (SIGTERM, then kill) when dropped.
+pub struct Host {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    log_file: PathBuf,
+}
+
+impl Host {
+    pub fn start(options: &HostOptions) -> Self {
+        let addr = free_addr();
+        let log = std::fs::File::create(&options.log_file).unwrap();
+        let child = options
+            .command(addr)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting the host");
+        let mut host = Self { child: Some(child), addr, log_file: options.log_file.clone() };
+        host.wait_until_listening();
+        host
+    }
+
+    /// Runs the host expecting it to fail at start; returns its output.
+    pub fn start_failing(options: &HostOptions) -> (ExitStatus, String) {
+        let output = options.command(free_addr()).output().expect("starting the host");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status, text)
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("the host exited at start ({status}):\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the host did not listen within 60 s:\n{}", self.log());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// Kills the process outright (SIGKILL), as a crash or the OOM killer would.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits for the process to exit by itself.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        terminate(&child);
+        wait_with_timeout(&mut child, Duration::from_secs(15)).expect("the host did not stop within 15 s of SIGTERM")
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        request(&self.url(path), "GET", &[], None)
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Reply {
+        request(&self.url(path), "POST", &[("content-type", "application/json")], Some(body))
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(&child);
+            if wait_with_timeout(&mut child, Duration::from_secs(10)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn terminate(child: &Child) {
+    // One signal needs no libc binding: the `kill` command sends it.
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    None
+}
+
+/// A free port on 127.0.0.1 (the OS picks it; released just before the host binds it).
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A response, whatever its status.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One HTTP request on a fresh connection; 4xx and 5xx are answers, not errors.
+pub fn request(url: &str, method: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let response = match body {
+        Some(body) => agent.run(builder.body(body.to_string()).unwrap()),
+        None => agent.run(builder.body(()).unwrap()),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let body = response.into_body().read_to_vec().unwrap_or_default();
+    Reply { status, headers, body }
+}

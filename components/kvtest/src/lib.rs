@@ -9,11 +9,18 @@ use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
 #[http_component]
 fn handle(req: Request) -> Response {
+    if req.header("spin-component-route").and_then(|v| v.as_str()) == Some("/internal/sweep") {
+        return record_sweep(&req);
+    }
     let info = req.header("spin-path-info").and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let parts: Vec<&str> = info.trim_start_matches('/').splitn(2, '/').collect();
     let arg = parts.get(1).copied().unwrap_or_default();
     match parts[0] {
         "increment" => with_bucket("default", |b| match atomics::increment(b, arg, 1) {
+            Ok(n) => reply(200, serde_json::json!({ "value": n })),
+            Err(e) => store_error(e),
+        }),
+        "count" => with_bucket("default", |b| match atomics::increment(b, arg, 0) {
             Ok(n) => reply(200, serde_json::json!({ "value": n })),
             Err(e) => store_error(e),
         }),
@@ -67,6 +74,18 @@ fn handle(req: Request) -> Response {
         }
         _ => reply(404, serde_json::json!({ "error": "unknown probe" })),
     }
+}
+
+/// Stands in for the sweeper: counts the host's timer calls and keeps the credentials they carried.
+fn record_sweep(req: &Request) -> Response {
+    let auth = req.header("authorization").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    with_bucket("default", |b| {
+        let counted = atomics::increment(b, "sweeps", 1).and_then(|_| b.set("sweep-auth", auth.as_bytes()));
+        match counted {
+            Ok(()) => reply(200, serde_json::json!({ "timedOut": 0, "trimmed": 0 })),
+            Err(e) => store_error(e),
+        }
+    })
 }
 
 fn with_bucket(label: &str, f: impl FnOnce(&store::Bucket) -> Response) -> Response {
