@@ -4,7 +4,7 @@
 //! The binaries must be built first; `scripts/test.sh` does that. Set
 //! `SPINPRESSO_HOST` to use another host binary.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -103,39 +103,42 @@ pub struct Host {
 }
 
 impl Host {
+    /// Starts a host on a port the OS picks (so parallel tests never collide)
+    /// and waits until it says where it serves.
     pub fn start(options: &HostOptions) -> Self {
-        let addr = free_addr();
         let log = std::fs::File::create(&options.log_file).unwrap();
         let child = options
-            .command(addr)
+            .command(LISTEN_ANY)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("starting the host");
-        let mut host = Self { child: Some(child), addr, log_file: options.log_file.clone() };
-        host.wait_until_listening();
+        let mut host = Self { child: Some(child), addr: LISTEN_ANY, log_file: options.log_file.clone() };
+        host.addr = host.wait_until_serving();
         host
     }
 
     /// Runs the host expecting it to fail at start; returns its output.
     pub fn start_failing(options: &HostOptions) -> (ExitStatus, String) {
-        let output = options.command(free_addr()).output().expect("starting the host");
+        let output = options.command(LISTEN_ANY).output().expect("starting the host");
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         (output.status, text)
     }
 
-    fn wait_until_listening(&mut self) {
+    fn wait_until_serving(&mut self) -> SocketAddr {
+        const MARKER: &str = "[host] serving http://";
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return;
+            let log = self.log();
+            if let Some(line) = log.lines().find_map(|l| l.strip_prefix(MARKER)) {
+                return line.trim().parse().expect("the host prints its address");
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("the host exited at start ({status}):\n{}", self.log());
+                panic!("the host exited at start ({status}):\n{log}");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("the host did not listen within 60 s:\n{}", self.log());
+        panic!("the host did not start serving within 60 s:\n{}", self.log());
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -171,6 +174,9 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- host log ({}) ----\n{}", self.addr, self.log());
+        }
         if let Some(mut child) = self.child.take() {
             terminate(&child);
             if wait_with_timeout(&mut child, Duration::from_secs(10)).is_none() {
@@ -197,10 +203,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
     None
 }
 
-/// A free port on 127.0.0.1 (the OS picks it; released just before the host binds it).
-pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
+const LISTEN_ANY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// A response, whatever its status.
 #[derive(Debug)]

@@ -91,7 +91,9 @@ fn missing_files_are_404_and_traversal_never_leaves_static() {
     let host = start(&scratch);
     assert_eq!(host.get("/nope.html").status, 404);
     assert_eq!(host.get("/nope/").status, 404);
-    for sneaky in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/%2e%2e%2fCargo.toml", "/..%5cCargo.toml", "/static/../spin.toml"] {
+    for sneaky in
+        ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/%2e%2e%2fCargo.toml", "/..%5cCargo.toml", "/static/../spin.toml"]
+    {
         let reply = host.get(sneaky);
         assert!(matches!(reply.status, 400 | 404), "{sneaky}: {}", reply.status);
         assert!(!reply.text().contains("[workspace]") && !reply.text().contains("spin_manifest_version"), "{sneaky}");

@@ -106,8 +106,7 @@ fn counters_are_stored_as_eight_little_endian_bytes() {
     }
     drop(host);
     let db = rusqlite::Connection::open(&options.kv_file).unwrap();
-    let value: Vec<u8> =
-        db.query_row("SELECT value FROM spin_key_value WHERE key = 'n'", [], |r| r.get(0)).unwrap();
+    let value: Vec<u8> = db.query_row("SELECT value FROM spin_key_value WHERE key = 'n'", [], |r| r.get(0)).unwrap();
     assert_eq!(value, 3i64.to_le_bytes());
 }
 
@@ -137,7 +136,9 @@ fn a_required_variable_without_a_value_stops_the_start_with_a_clear_message() {
 fn an_invalid_manifest_is_refused_naming_the_field() {
     let scratch = Scratch::new("bad-manifest");
     let path = scratch.path().join("spin.toml");
-    let text = std::fs::read_to_string(repo_root().join(FIXTURE)).unwrap().replace("component = \"kvtest\"", "component = \"ghost\"");
+    let text = std::fs::read_to_string(repo_root().join(FIXTURE))
+        .unwrap()
+        .replace("component = \"kvtest\"", "component = \"ghost\"");
     std::fs::write(&path, text).unwrap();
     let (status, output) = Host::start_failing(&HostOptions::new(&path, &scratch));
     assert!(!status.success());
@@ -174,7 +175,8 @@ fn guest_output_is_logged_with_the_component_id() {
 fn requests_carry_spins_routing_headers() {
     let scratch = Scratch::new("headers");
     let host = Host::start(&options(&scratch));
-    let headers = request(&host.url("/_other/shop-7/headers?x=1"), "GET", &[("spin-path-info", "/forged")], None).json();
+    let headers =
+        request(&host.url("/_other/shop-7/headers?x=1"), "GET", &[("spin-path-info", "/forged")], None).json();
     assert_eq!(headers["spin-full-url"], format!("http://{}/_other/shop-7/headers?x=1", host.addr));
     assert_eq!(headers["spin-path-info"], "/headers");
     assert_eq!(headers["spin-matched-route"], "/_other/:name/...");

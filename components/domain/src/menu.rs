@@ -217,7 +217,8 @@ mod tests {
     #[test]
     fn menu_validation_names_the_problem_and_where_it_is() {
         let base = default_menu();
-        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Drink>)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Vec<Drink>)>;
+        let cases: Vec<(&str, Change, &str)> = vec![
             ("empty menu", Box::new(|m| m.clear()), "at least one drink"),
             ("empty drink name", Box::new(|m| m[1].name = "  ".into()), "menu[1].name: must not be empty"),
             ("duplicate drink id", Box::new(|m| m[2].id = "espresso".into()), "menu[2].id: duplicate drink id"),

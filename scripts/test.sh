@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check and test of Spinpresso: formatting, lints, unit tests and
+# end-to-end tests against the real host and the real .wasm components.
+# Needs only rustup's stable toolchain; adds the wasm32-wasip2 target itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+rustup target add wasm32-wasip2
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "build: host (release) and components (wasm32-wasip2)"
+cargo build --release -p spinpresso-host
+cargo build --target wasm32-wasip2 --profile component -p config -p web -p kvtest
+
+step "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --target wasm32-wasip2 -p config -p web -p kvtest -- -D warnings
+
+step "unit and end-to-end tests"
+# Release, so the tests reuse the host's optimized dependencies.
+cargo test --release --workspace --exclude config --exclude web --exclude kvtest
