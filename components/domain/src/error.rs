@@ -8,8 +8,18 @@ use std::fmt;
 pub enum DomainError {
     /// The request is malformed or breaks a validation rule.
     Invalid { code: &'static str, message: String },
+    /// No valid credentials were sent.
+    Unauthorized { code: &'static str, message: String },
+    /// The caller is known but may not do this.
+    Forbidden { code: &'static str, message: String },
     /// The thing asked for does not exist.
     NotFound { code: &'static str, message: String },
+    /// The request conflicts with the current state (a lost race, a wrong transition).
+    Conflict { code: &'static str, message: String },
+    /// A business rule refuses the request right now (shop closed, code used up, …).
+    Refused { code: &'static str, status: u16, message: String },
+    /// Slow down.
+    TooManyRequests { code: &'static str, message: String },
     /// The key-value store failed or could not be reached.
     Store(KvError),
 }
@@ -23,10 +33,24 @@ impl DomainError {
         Self::NotFound { code, message: message.into() }
     }
 
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict { code, message: message.into() }
+    }
+
+    pub fn refused(code: &'static str, status: u16, message: impl Into<String>) -> Self {
+        Self::Refused { code, status, message: message.into() }
+    }
+
     /// Stable, machine-readable error code for the JSON error body.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Invalid { code, .. } | Self::NotFound { code, .. } => code,
+            Self::Invalid { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Refused { code, .. }
+            | Self::TooManyRequests { code, .. } => code,
             Self::Store(_) => "store_unavailable",
         }
     }
@@ -35,14 +59,25 @@ impl DomainError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Invalid { .. } => 400,
+            Self::Unauthorized { .. } => 401,
+            Self::Forbidden { .. } => 403,
             Self::NotFound { .. } => 404,
+            Self::Conflict { .. } => 409,
+            Self::Refused { status, .. } => *status,
+            Self::TooManyRequests { .. } => 429,
             Self::Store(_) => 503,
         }
     }
 
     pub fn message(&self) -> String {
         match self {
-            Self::Invalid { message, .. } | Self::NotFound { message, .. } => message.clone(),
+            Self::Invalid { message, .. }
+            | Self::Unauthorized { message, .. }
+            | Self::Forbidden { message, .. }
+            | Self::NotFound { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::Refused { message, .. }
+            | Self::TooManyRequests { message, .. } => message.clone(),
             Self::Store(e) => format!("the key-value store is unavailable: {e}"),
         }
     }

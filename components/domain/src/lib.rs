@@ -4,9 +4,14 @@
 //! here is a plain unit test away. Each module owns the keys it writes; the
 //! full key layout is documented in `kv-schema/README.md`.
 
+pub mod atomic;
+pub mod auth;
 pub mod error;
+pub mod events;
 pub mod kv;
 pub mod menu;
+pub mod qr;
 pub mod shop;
+pub mod time;
 
 pub use error::DomainError;

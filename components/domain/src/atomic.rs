@@ -1,0 +1,186 @@
+//! The one shape of every state change: read a record, decide with a pure
+//! function, compare-and-swap, retry a bounded number of times.
+//!
+//! Every CAS-guarded record carries a write id (`rev` plus the writer's
+//! request id): Spin's Redis provider has been seen to store the new value
+//! and still report a failed swap, so a retry that finds its own write
+//! answers success instead of deciding again.
+
+use crate::error::DomainError;
+use crate::kv::{to_json, KeyValue, KvError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Tries before a contended update gives up (each try is one read and one CAS).
+pub const MAX_TRIES: usize = 400;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Versioned<T> {
+    pub rev: u64,
+    /// `{writer}#{rev}`: who wrote this revision.
+    pub write: String,
+    pub data: T,
+}
+
+impl<T: Serialize> Versioned<T> {
+    pub fn first(data: T) -> Self {
+        Self { rev: 1, write: "init#1".into(), data }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        to_json(self)
+    }
+}
+
+/// What a decision function wants done.
+pub enum Decision<T, R> {
+    /// Store the new value, then answer `R`.
+    Write(T, R),
+    /// Change nothing and answer `R`.
+    Keep(R),
+}
+
+/// Reads a versioned record.
+pub fn read<T: DeserializeOwned>(
+    kv: &impl KeyValue,
+    key: &str,
+) -> Result<Option<(Versioned<T>, Vec<u8>)>, DomainError> {
+    match kv.get(key)? {
+        None => Ok(None),
+        Some(bytes) => {
+            let record = serde_json::from_slice(&bytes)
+                .map_err(|e| KvError::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+            Ok(Some((record, bytes)))
+        }
+    }
+}
+
+/// Applies `decide` to the record at `key` atomically. `missing` is the error
+/// when the key does not exist (CAS never creates keys).
+pub fn update<T, R>(
+    kv: &impl KeyValue,
+    key: &str,
+    writer: &str,
+    missing: impl Fn() -> DomainError,
+    mut decide: impl FnMut(&T) -> Result<Decision<T, R>, DomainError>,
+) -> Result<R, DomainError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    // The write we attempted last and the answer it carried.
+    let mut pending: Option<(String, R)> = None;
+    for _ in 0..MAX_TRIES {
+        let Some((current, bytes)) = read::<T>(kv, key)? else {
+            return Err(missing());
+        };
+        if let Some((write, answer)) = pending.take() {
+            if current.write == write {
+                // The swap landed although it was reported as failed.
+                return Ok(answer);
+            }
+        }
+        match decide(&current.data)? {
+            Decision::Keep(answer) => return Ok(answer),
+            Decision::Write(next, answer) => {
+                let rev = current.rev + 1;
+                let write = format!("{writer}#{rev}");
+                let record = Versioned { rev, write: write.clone(), data: next };
+                if kv.compare_and_swap(key, &bytes, &record.to_bytes())? {
+                    return Ok(answer);
+                }
+                pending = Some((write, answer));
+            }
+        }
+    }
+    Err(DomainError::refused("busy", 503, "too many simultaneous changes; try again"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+    use std::sync::Arc;
+
+    fn missing() -> DomainError {
+        DomainError::not_found("missing", "no record")
+    }
+
+    #[test]
+    fn concurrent_updates_each_apply_exactly_once() {
+        let kv = Arc::new(MemoryKv::new());
+        kv.set("n", &Versioned::first(0u32).to_bytes()).unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let kv = kv.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let writer = format!("w{t}-{i}");
+                        update(&*kv, "n", &writer, missing, |n: &u32| Ok(Decision::Write(n + 1, ()))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let (record, _) = read::<u32>(&*kv, "n").unwrap().unwrap();
+        assert_eq!((record.data, record.rev), (400, 401));
+    }
+
+    #[test]
+    fn a_refusing_decision_changes_nothing() {
+        let kv = MemoryKv::new();
+        kv.set("n", &Versioned::first(5u32).to_bytes()).unwrap();
+        let err = update(&kv, "n", "w", missing, |_: &u32| -> Result<Decision<u32, ()>, _> {
+            Err(DomainError::conflict("nope", "no"))
+        })
+        .unwrap_err();
+        assert_eq!(err.code(), "nope");
+        assert_eq!(read::<u32>(&kv, "n").unwrap().unwrap().0.rev, 1);
+    }
+
+    #[test]
+    fn a_missing_record_is_the_callers_error() {
+        let kv = MemoryKv::new();
+        let err = update(&kv, "n", "w", missing, |n: &u32| Ok(Decision::Write(n + 1, ()))).unwrap_err();
+        assert_eq!(err.code(), "missing");
+    }
+
+    /// A store that stores the swap but reports failure once, like Spin's Redis provider can.
+    struct LyingKv(MemoryKv, std::sync::atomic::AtomicBool);
+
+    impl KeyValue for LyingKv {
+        fn get(&self, key: &str) -> crate::kv::KvResult<Option<Vec<u8>>> {
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> crate::kv::KvResult<()> {
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> crate::kv::KvResult<()> {
+            self.0.delete(key)
+        }
+        fn list_prefix(&self, prefix: &str) -> crate::kv::KvResult<Vec<String>> {
+            self.0.list_prefix(prefix)
+        }
+        fn increment(&self, key: &str, delta: i64) -> crate::kv::KvResult<i64> {
+            self.0.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> crate::kv::KvResult<bool> {
+            let swapped = self.0.compare_and_swap(key, expected, new)?;
+            Ok(swapped && !self.1.swap(false, std::sync::atomic::Ordering::SeqCst))
+        }
+    }
+
+    #[test]
+    fn a_swap_that_landed_but_reported_failure_is_recognised_not_repeated() {
+        let kv = LyingKv(MemoryKv::new(), true.into());
+        kv.set("order", &Versioned::first("queued".to_string()).to_bytes()).unwrap();
+        // A claim: only valid from `queued`; a second decision would refuse with 409.
+        let answer = update(&kv, "order", "req-1", missing, |state: &String| match state.as_str() {
+            "queued" => Ok(Decision::Write("in_progress".to_string(), "claimed")),
+            _ => Err(DomainError::conflict("invalid_transition", "no")),
+        })
+        .unwrap();
+        assert_eq!(answer, "claimed");
+        let (record, _) = read::<String>(&kv, "order").unwrap().unwrap();
+        assert_eq!((record.data.as_str(), record.rev), ("in_progress", 2));
+    }
+}

@@ -1,0 +1,276 @@
+//! The shop's event log: every change appends one event, numbered by an
+//! atomic counter. Events are packed 32 to a page in a ring of 16 page keys,
+//! so the newest 480–512 events are kept in 16 keys, a reader at position p
+//! reads one small counter and then only the page(s) after p.
+//!
+//! Keys owned here:
+//! - `shop/{shop}/events/seq`         counter: the id of the newest event
+//! - `shop/{shop}/events/page/{0..15}` JSON `Versioned<Page>`: events with id / 32 = page
+
+use crate::atomic::{read, update, Decision, Versioned};
+use crate::error::DomainError;
+use crate::kv::KeyValue;
+use crate::shop::ShopId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const PAGE_SIZE: u64 = 32;
+pub const PAGES: u64 = 16;
+/// A missing event this much older than a later one was lost by a writer that
+/// died between numbering and storing it; readers go past it.
+const LOST_AFTER_MS: i64 = 5_000;
+
+pub mod kind {
+    pub const NEW_ORDER: &str = "Validator.NewOrder";
+    pub const SHOP_UNAVAILABLE: &str = "OrderProcessor.ShopUnavailable";
+    pub const WORKFLOW_STARTED: &str = "OrderProcessor.WorkflowStarted";
+    pub const WAITING_COMPLETION: &str = "OrderManager.WaitingCompletion";
+    pub const MAKE_ORDER: &str = "OrderManager.MakeOrder";
+    pub const ORDER_COMPLETED: &str = "OrderManager.OrderCompleted";
+    pub const ORDER_CANCELLED: &str = "OrderManager.OrderCancelled";
+    pub const ORDER_TIMEOUT: &str = "OrderProcessor.OrderTimeOut";
+    pub const ORDER_FINISHED: &str = "OrderProcessor.orderFinished";
+    pub const CONFIG_CHANGED: &str = "ConfigService.ConfigChanged";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// RFC 3339 UTC.
+    pub time: String,
+    /// Milliseconds since the epoch (for ordering and gap detection).
+    pub time_ms: i64,
+    pub shop_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// The customer an event concerns; never shown on the public board.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    /// Which page of the log this ring slot holds now.
+    pub page: i64,
+    pub events: Vec<Event>,
+}
+
+fn seq_key(shop: &ShopId) -> String {
+    format!("shop/{shop}/events/seq")
+}
+
+fn page_key(shop: &ShopId, page: u64) -> String {
+    format!("shop/{shop}/events/page/{}", page % PAGES)
+}
+
+/// Creates the ring's keys for a new shop (compare-and-swap never creates keys).
+/// Slot i starts as page i − 16, a lap that never held events.
+pub fn create_log(kv: &impl KeyValue, shop: &ShopId) -> Result<(), DomainError> {
+    for slot in 0..PAGES {
+        let empty = Page { page: slot as i64 - PAGES as i64, events: Vec::new() };
+        kv.set(&page_key(shop, slot), &Versioned::first(empty).to_bytes())?;
+    }
+    Ok(())
+}
+
+pub struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub order_id: Option<&'a str>,
+    pub customer_id: Option<&'a str>,
+    pub data: Value,
+}
+
+/// Appends an event: one `increment` numbers it, one CAS stores it in its page.
+pub fn append(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    writer: &str,
+    now_ms: i64,
+    new: NewEvent,
+) -> Result<Event, DomainError> {
+    let id = kv.increment(&seq_key(shop), 1)? as u64;
+    let event = Event {
+        id,
+        kind: new.kind.to_string(),
+        time: crate::time::rfc3339(now_ms),
+        time_ms: now_ms,
+        shop_id: shop.to_string(),
+        order_id: new.order_id.map(str::to_string),
+        customer_id: new.customer_id.map(str::to_string),
+        data: new.data,
+    };
+    let page = (id / PAGE_SIZE) as i64;
+    let missing = || DomainError::refused("shop_not_ready", 503, "the shop's event log is not set up yet; try again");
+    update(kv, &page_key(shop, id / PAGE_SIZE), writer, missing, |current: &Page| {
+        Ok(if current.page == page {
+            if current.events.iter().any(|e| e.id == id) {
+                Decision::Keep(())
+            } else {
+                let mut next = current.clone();
+                let at = next.events.partition_point(|e| e.id < id);
+                next.events.insert(at, event.clone());
+                Decision::Write(next, ())
+            }
+        } else if current.page < page {
+            // The ring comes round: this slot's old page is dropped (trimmed).
+            Decision::Write(Page { page, events: vec![event.clone()] }, ())
+        } else {
+            // Our page was already overwritten: 512 newer events exist. Nothing to keep.
+            Decision::Keep(())
+        })
+    })?;
+    Ok(event)
+}
+
+/// The newest event id (0 before the first event). One small read.
+pub fn head(kv: &impl KeyValue, shop: &ShopId) -> Result<u64, DomainError> {
+    Ok(kv.counter(&seq_key(shop))?.max(0) as u64)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+    /// Where to continue from (`after` for the next call).
+    pub next: u64,
+    /// The newest event id when read.
+    pub head: u64,
+    /// Events after `after` were trimmed: reload state, then continue from `next`.
+    pub reset: bool,
+}
+
+/// Events with id > `after`, in order and without holes, at most `limit`.
+pub fn read_after(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    after: u64,
+    limit: usize,
+    now_ms: i64,
+) -> Result<EventBatch, DomainError> {
+    let head = head(kv, shop)?;
+    let mut batch = EventBatch { events: Vec::new(), next: after, head, reset: false };
+    if after >= head {
+        return Ok(batch);
+    }
+    let oldest_page_kept = (head / PAGE_SIZE).saturating_sub(PAGES - 1);
+    if (after + 1) / PAGE_SIZE < oldest_page_kept {
+        batch.reset = true;
+        batch.next = head;
+        return Ok(batch);
+    }
+    let mut expected = after + 1;
+    'pages: for page in (after + 1) / PAGE_SIZE..=head / PAGE_SIZE {
+        let Some((record, _)) = read::<Page>(kv, &page_key(shop, page))? else { break };
+        if record.data.page > page as i64 {
+            // Lapped while we read: the reader must reload.
+            batch.reset = true;
+            batch.next = head;
+            batch.events.clear();
+            return Ok(batch);
+        }
+        if record.data.page < page as i64 {
+            break; // not written yet
+        }
+        for event in record.data.events {
+            if event.id < expected {
+                continue;
+            }
+            if event.id != expected && now_ms - event.time_ms < LOST_AFTER_MS {
+                break 'pages; // a hole that may still be filled: wait for it
+            }
+            expected = event.id + 1;
+            batch.events.push(event);
+            if batch.events.len() >= limit {
+                break 'pages;
+            }
+        }
+    }
+    batch.next = batch.events.last().map(|e| e.id).unwrap_or(after);
+    Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+    use serde_json::json;
+
+    fn setup() -> (MemoryKv, ShopId) {
+        let kv = MemoryKv::new();
+        let shop = ShopId::main();
+        create_log(&kv, &shop).unwrap();
+        (kv, shop)
+    }
+
+    fn add(kv: &MemoryKv, shop: &ShopId, n: u64, now_ms: i64) {
+        for i in 0..n {
+            let new =
+                NewEvent { kind: kind::MAKE_ORDER, order_id: Some("o"), customer_id: None, data: json!({ "i": i }) };
+            append(kv, shop, "w", now_ms, new).unwrap();
+        }
+    }
+
+    #[test]
+    fn events_are_read_in_order_from_any_position() {
+        let (kv, shop) = setup();
+        add(&kv, &shop, 70, 1_000);
+        let all = read_after(&kv, &shop, 0, 1000, 1_000).unwrap();
+        assert_eq!(all.events.iter().map(|e| e.id).collect::<Vec<_>>(), (1..=70).collect::<Vec<_>>());
+        assert_eq!((all.next, all.head, all.reset), (70, 70, false));
+        let tail = read_after(&kv, &shop, 50, 10, 1_000).unwrap();
+        assert_eq!(tail.events.iter().map(|e| e.id).collect::<Vec<_>>(), (51..=60).collect::<Vec<_>>());
+        assert_eq!(tail.next, 60);
+        assert!(read_after(&kv, &shop, 70, 10, 1_000).unwrap().events.is_empty());
+    }
+
+    #[test]
+    fn only_the_newest_pages_are_kept_and_older_positions_get_reset() {
+        let (kv, shop) = setup();
+        add(&kv, &shop, 600, 1_000);
+        assert_eq!(kv.len(), 17, "16 pages and the counter, however many events");
+        let old = read_after(&kv, &shop, 10, 100, 1_000).unwrap();
+        assert!(old.reset);
+        assert_eq!(old.next, 600);
+        let kept = read_after(&kv, &shop, 600 - 400, 1000, 1_000).unwrap();
+        assert!(!kept.reset);
+        assert_eq!(kept.events.len(), 400);
+    }
+
+    #[test]
+    fn a_hole_is_waited_for_then_skipped_once_it_is_old() {
+        let (kv, shop) = setup();
+        add(&kv, &shop, 2, 1_000);
+        // A writer takes id 3 and dies before storing it.
+        kv.increment("shop/main/events/seq", 1).unwrap();
+        add(&kv, &shop, 1, 1_100);
+        let waiting = read_after(&kv, &shop, 0, 10, 1_200).unwrap();
+        assert_eq!(waiting.events.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
+        let later = read_after(&kv, &shop, 2, 10, 1_100 + LOST_AFTER_MS).unwrap();
+        assert_eq!(later.events.iter().map(|e| e.id).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn concurrent_appends_lose_no_event() {
+        let (kv, shop) = setup();
+        let kv = std::sync::Arc::new(kv);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (kv, shop) = (kv.clone(), shop.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        let new =
+                            NewEvent { kind: kind::NEW_ORDER, order_id: None, customer_id: None, data: json!({}) };
+                        append(&*kv, &shop, &format!("w{t}"), 1_000, new).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let all = read_after(&*kv, &shop, 0, 1000, 1_000).unwrap();
+        assert_eq!(all.events.iter().map(|e| e.id).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,40 @@
+//! Time as the domain sees it: milliseconds since the epoch, given by the
+//! caller; RFC 3339 UTC strings in JSON; the shop's business day.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+
+pub fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The business day (`YYYY-MM-DD`) a moment belongs to: local time by the
+/// shop's UTC offset, with days starting at `day_start_minutes` after midnight.
+pub fn business_day(ms: i64, utc_offset_minutes: i32, day_start_minutes: u32) -> String {
+    let local = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+        + Duration::minutes(utc_offset_minutes as i64 - day_start_minutes as i64);
+    local.format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(rfc: &str) -> i64 {
+        DateTime::parse_from_rfc3339(rfc).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(ms("2026-11-22T10:00:00.250Z")), "2026-11-22T10:00:00.250Z");
+    }
+
+    #[test]
+    fn the_business_day_starts_at_the_shops_local_day_start() {
+        // São Paulo (UTC−3), day starts 05:00 local = 08:00 UTC.
+        assert_eq!(business_day(ms("2026-11-22T07:59:00Z"), -180, 300), "2026-11-21");
+        assert_eq!(business_day(ms("2026-11-22T08:00:00Z"), -180, 300), "2026-11-22");
+        assert_eq!(business_day(ms("2026-11-23T02:00:00Z"), -180, 300), "2026-11-22");
+        assert_eq!(business_day(ms("2026-11-22T04:59:00Z"), 0, 300), "2026-11-21");
+    }
+}
