@@ -40,11 +40,11 @@ pub enum Decision<T, R> {
     Keep(R),
 }
 
+/// A record as read, with the exact bytes a compare-and-swap must expect.
+pub type Snapshot<T> = (Versioned<T>, Vec<u8>);
+
 /// Reads a versioned record.
-pub fn read<T: DeserializeOwned>(
-    kv: &impl KeyValue,
-    key: &str,
-) -> Result<Option<(Versioned<T>, Vec<u8>)>, DomainError> {
+pub fn read<T: DeserializeOwned>(kv: &impl KeyValue, key: &str) -> Result<Option<Snapshot<T>>, DomainError> {
     match kv.get(key)? {
         None => Ok(None),
         Some(bytes) => {
