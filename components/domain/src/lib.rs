@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod kv;
 pub mod menu;
+pub mod order;
 pub mod qr;
 pub mod shop;
 pub mod time;
