@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod kv;
+pub mod lifecycle;
 pub mod menu;
 pub mod order;
 pub mod qr;

@@ -1,12 +1,14 @@
 //! Shops: their id, their config, and the config and menu records in the store.
 //!
 //! Keys owned here (see `kv-schema/README.md`):
-//! - `shop/{shop}/config`  JSON [`ShopConfig`]
-//! - `shop/{shop}/menu`    JSON `[Drink]`
-//! - `shop/{shop}/seeded`  counter: elects the one request that seeds the defaults of `main`
+//! - `shops`               JSON `Versioned<[shopId]>`: every shop
+//! - `shop/{shop}/config`  JSON `Versioned<ShopConfig>`
+//! - `shop/{shop}/menu`    JSON `Versioned<[Drink]>`
+//! - `shop/{shop}/seeded`  counter: elects the one request that creates a shop
 
+use crate::atomic::{update, Decision, Versioned};
 use crate::error::DomainError;
-use crate::kv::{KeyValue, KvResult};
+use crate::kv::KeyValue;
 use crate::menu::{default_menu, is_slug, Drink};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -39,7 +41,7 @@ impl ShopId {
         &self.0
     }
 
-    fn key(&self, what: &str) -> String {
+    pub fn key(&self, what: &str) -> String {
         format!("shop/{}/{what}", self.0)
     }
 }
@@ -221,30 +223,133 @@ pub struct ShopView {
     pub menu: Vec<Drink>,
 }
 
+/// The index of every shop: `shops`, JSON `Versioned<[shopId]>`, written when `main` is seeded.
+pub const SHOPS_KEY: &str = "shops";
+
+fn not_found(shop: &ShopId) -> DomainError {
+    DomainError::not_found("shop_not_found", format!("there is no shop `{shop}`"))
+}
+
 /// Reads a shop's config and menu. The `main` shop is seeded with the
 /// defaults on its first read; any other unknown shop is `shop_not_found`.
 pub fn load_shop(kv: &impl KeyValue, shop: &ShopId) -> Result<ShopView, DomainError> {
-    let config: Option<ShopConfig> = kv.get_json(&shop.key("config"))?;
-    let menu: Option<Vec<Drink>> = kv.get_json(&shop.key("menu"))?;
+    let config: Option<Versioned<ShopConfig>> = kv.get_json(&shop.key("config"))?;
+    let menu: Option<Versioned<Vec<Drink>>> = kv.get_json(&shop.key("menu"))?;
     match (config, menu) {
-        (Some(config), Some(menu)) => Ok(ShopView { shop_id: shop.clone(), config, menu }),
-        _ if shop.as_str() == MAIN_SHOP => Ok(seed_main(kv)?),
-        _ => Err(DomainError::not_found("shop_not_found", format!("there is no shop `{shop}`"))),
+        (Some(config), Some(menu)) => Ok(ShopView { shop_id: shop.clone(), config: config.data, menu: menu.data }),
+        _ if shop.as_str() == MAIN_SHOP => seed_main(kv),
+        _ => Err(not_found(shop)),
     }
+}
+
+/// Like [`load_shop`], for flows that write: a shop still being set up by a
+/// concurrent first request answers 503 (retry), never a half-made shop.
+pub fn load_ready_shop(kv: &impl KeyValue, shop: &ShopId) -> Result<ShopView, DomainError> {
+    let view = load_shop(kv, shop)?;
+    if kv.get(&shop.key("config"))?.is_none() {
+        return Err(DomainError::refused("shop_not_ready", 503, "the shop is being set up; try again in a moment"));
+    }
+    Ok(view)
 }
 
 /// Writes the default config and menu of `main`. "Create if absent" is not
 /// atomic on every Spin store, so one `increment` elects the single writer;
 /// every other racer answers with the same (deterministic) defaults unwritten.
-fn seed_main(kv: &impl KeyValue) -> KvResult<ShopView> {
+fn seed_main(kv: &impl KeyValue) -> Result<ShopView, DomainError> {
     let shop = ShopId::main();
     let view = ShopView { shop_id: shop.clone(), config: ShopConfig::with_name("Spinpresso"), menu: default_menu() };
     if kv.increment(&shop.key("seeded"), 1)? == 1 {
-        kv.set_json(&shop.key("menu"), &view.menu)?;
-        // The config is written last: its presence marks a complete shop.
-        kv.set_json(&shop.key("config"), &view.config)?;
+        kv.set(SHOPS_KEY, &Versioned::first(vec![MAIN_SHOP.to_string()]).to_bytes())?;
+        write_shop_keys(kv, &shop, &view.config, &view.menu)?;
     }
     Ok(view)
+}
+
+/// Every key a shop needs before its first order (CAS never creates keys);
+/// the config is written last: its presence marks a complete shop.
+fn write_shop_keys(kv: &impl KeyValue, shop: &ShopId, config: &ShopConfig, menu: &[Drink]) -> Result<(), DomainError> {
+    crate::events::create_log(kv, shop)?;
+    crate::lifecycle::create_queue(kv, shop)?;
+    kv.set(&shop.key("menu"), &Versioned::first(menu.to_vec()).to_bytes())?;
+    kv.set(&shop.key("config"), &Versioned::first(config.clone()).to_bytes())?;
+    Ok(())
+}
+
+/// `POST /api/shops`: a new shop with the default config and menu, closed.
+pub fn create_shop(kv: &impl KeyValue, shop: &ShopId, name: &str, writer: &str) -> Result<ShopView, DomainError> {
+    load_ready_shop(kv, &ShopId::main())?; // the shop index exists from here on
+    let config = ShopConfig::with_name(&checked_name(name)?);
+    if kv.increment(&shop.key("seeded"), 1)? != 1 {
+        return Err(DomainError::conflict("shop_exists", format!("shop `{shop}` already exists")));
+    }
+    let menu = default_menu();
+    write_shop_keys(kv, shop, &config, &menu)?;
+    update(
+        kv,
+        SHOPS_KEY,
+        writer,
+        || not_found(&ShopId::main()),
+        |shops: &Vec<String>| {
+            Ok(if shops.iter().any(|s| s == shop.as_str()) {
+                Decision::Keep(())
+            } else {
+                let mut next = shops.clone();
+                next.push(shop.to_string());
+                Decision::Write(next, ())
+            })
+        },
+    )?;
+    Ok(ShopView { shop_id: shop.clone(), config, menu })
+}
+
+/// Every shop's id.
+pub fn list_shops(kv: &impl KeyValue) -> Result<Vec<ShopId>, DomainError> {
+    load_shop(kv, &ShopId::main())?;
+    let shops: Option<Versioned<Vec<String>>> = kv.get_json(SHOPS_KEY)?;
+    Ok(shops
+        .map(|s| s.data)
+        .unwrap_or_else(|| vec![MAIN_SHOP.to_string()])
+        .iter()
+        .filter_map(|s| ShopId::parse(s).ok())
+        .collect())
+}
+
+/// Changes a shop's config atomically; returns the new config.
+pub fn change_config(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    writer: &str,
+    change: impl Fn(&ShopConfig) -> Result<ShopConfig, DomainError>,
+) -> Result<ShopConfig, DomainError> {
+    load_ready_shop(kv, shop)?;
+    update(
+        kv,
+        &shop.key("config"),
+        writer,
+        || not_found(shop),
+        |config: &ShopConfig| {
+            let next = change(config)?;
+            Ok(if &next == config { Decision::Keep(next) } else { Decision::Write(next.clone(), next) })
+        },
+    )
+}
+
+/// Replaces a shop's menu after validating it.
+pub fn replace_menu(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    writer: &str,
+    menu: Vec<Drink>,
+) -> Result<Vec<Drink>, DomainError> {
+    crate::menu::validate_menu(&menu)?;
+    load_ready_shop(kv, shop)?;
+    update(
+        kv,
+        &shop.key("menu"),
+        writer,
+        || not_found(shop),
+        |_: &Vec<Drink>| Ok(Decision::Write(menu.clone(), menu.clone())),
+    )
 }
 
 #[cfg(test)]
@@ -268,6 +373,7 @@ mod tests {
         assert_eq!(c.languages, ["en", "pt-BR"]);
         assert_eq!(view.menu, default_menu());
         assert!(kv.get("shop/main/config").unwrap().is_some(), "the defaults are persisted");
+        assert_eq!(list_shops(&kv).unwrap(), [ShopId::main()]);
         assert_eq!(load_shop(&kv, &ShopId::main()).unwrap(), view);
     }
 
@@ -275,12 +381,10 @@ mod tests {
     fn seeding_never_overwrites_a_config_written_after_it() {
         let kv = MemoryKv::new();
         load_shop(&kv, &ShopId::main()).unwrap();
-        let mut changed = ShopConfig::with_name("Changed");
-        changed.open = true;
-        kv.set_json("shop/main/config", &changed).unwrap();
+        let changed = change_config(&kv, &ShopId::main(), "w", |c| Ok(ShopConfig { open: true, ..c.clone() })).unwrap();
         // A second seeding attempt (a late racer) loses the election and writes nothing.
         seed_main(&kv).unwrap();
-        assert_eq!(kv.get_json::<ShopConfig>("shop/main/config").unwrap().unwrap(), changed);
+        assert_eq!(load_shop(&kv, &ShopId::main()).unwrap().config, changed);
     }
 
     #[test]
@@ -289,6 +393,29 @@ mod tests {
         let err = load_shop(&kv, &ShopId::parse("elsewhere").unwrap()).unwrap_err();
         assert_eq!((err.code(), err.status()), ("shop_not_found", 404));
         assert!(kv.is_empty());
+    }
+
+    #[test]
+    fn admins_create_shops_once_and_they_are_listed() {
+        let kv = MemoryKv::new();
+        let booth = ShopId::parse("booth-7").unwrap();
+        let view = create_shop(&kv, &booth, " Booth 7 ", "w").unwrap();
+        assert_eq!((view.config.name.as_str(), view.config.open), ("Booth 7", false));
+        assert_eq!(create_shop(&kv, &booth, "Again", "w").unwrap_err().code(), "shop_exists");
+        assert_eq!(list_shops(&kv).unwrap(), [ShopId::main(), booth.clone()]);
+        assert_eq!(load_shop(&kv, &booth).unwrap(), view);
+        assert_eq!(create_shop(&kv, &ShopId::parse("x").unwrap(), " ", "w").unwrap_err().code(), "invalid_config");
+    }
+
+    #[test]
+    fn menus_are_validated_before_they_replace_the_old_one() {
+        let kv = MemoryKv::new();
+        let mut menu = default_menu();
+        menu[1].id = menu[0].id.clone();
+        assert_eq!(replace_menu(&kv, &ShopId::main(), "w", menu).unwrap_err().code(), "invalid_menu");
+        let short = default_menu()[..2].to_vec();
+        replace_menu(&kv, &ShopId::main(), "w", short.clone()).unwrap();
+        assert_eq!(load_shop(&kv, &ShopId::main()).unwrap().menu, short);
     }
 
     #[test]

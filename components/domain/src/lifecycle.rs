@@ -1,0 +1,1082 @@
+//! The order flows: redeem a code, choose a drink, barista actions, cancel,
+//! timeouts, reads, and the sweep. Each decision that two requests could race
+//! on is one `increment` or one compare-and-swap on one key.
+//!
+//! Keys owned here:
+//! - `order/{id}`                        JSON `Versioned<Order>`
+//! - `shop/{shop}/open`                  JSON `Versioned<OpenSet>`: the open orders (capacity)
+//! - `shop/{shop}/customers/{0..15}`     JSON `Versioned<CustomerShard>`: per-customer open orders, today's count, codes used
+//! - `shop/{shop}/finished`              JSON `Versioned<FinishedSet>`: orders finished in the last 15 minutes
+//! - `shop/{shop}/day/{day}/number`      counter: the day's last order number
+//! - `shop/{shop}/archive/{day}`         JSON `Versioned<[Order]>`: the day's finished orders, folded in by the sweeper
+//! - `shop/{shop}/archive/{day}/init`    counter: elects the one writer that creates the day's archive
+
+use crate::atomic::{read, update, Decision, Versioned};
+use crate::auth::keyed_digest;
+use crate::error::DomainError;
+use crate::events::{self, kind, NewEvent};
+use crate::kv::KeyValue;
+use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView};
+use crate::qr;
+use crate::shop::{list_shops, load_ready_shop, ShopConfig, ShopId};
+use crate::time::business_day;
+use data_encoding::BASE32_NOPAD;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub const CUSTOMER_SHARDS: u64 = 16;
+/// Finished orders stay readable as their own key this long, then move to the day's archive.
+pub const ARCHIVE_AFTER_MS: i64 = 15 * 60 * 1000;
+/// Archives older than this many days are deleted by the sweeper.
+pub const ARCHIVE_DAYS_KEPT: i64 = 7;
+
+/// What every flow needs from the outside world.
+pub struct Ctx<'a, K> {
+    pub kv: &'a K,
+    pub now_ms: i64,
+    /// This request's id: marks its writes (see `atomic`).
+    pub writer: &'a str,
+    pub signing_key: &'a [u8],
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenSet {
+    pub orders: Vec<OpenEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenEntry {
+    pub id: String,
+    /// No deadline of the order can pass before this (its customer deadline):
+    /// only entries past it need their order read to check for a timeout.
+    pub check_after_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerShard {
+    pub customers: BTreeMap<String, CustomerEntry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerEntry {
+    pub open: Vec<String>,
+    pub day: String,
+    pub today: u32,
+    /// Today's redeemed code slots and the order each made (idempotent redemption).
+    pub codes: BTreeMap<u64, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FinishedSet {
+    pub orders: Vec<FinishedEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishedEntry {
+    pub id: String,
+    pub finished_ms: i64,
+    pub day: String,
+}
+
+fn order_key(id: &str) -> String {
+    format!("order/{id}")
+}
+
+fn shard_key(shop: &ShopId, customer: &str) -> String {
+    let digest = keyed_digest(b"shard", &[customer]);
+    format!("shop/{shop}/customers/{}", digest[0] as u64 % CUSTOMER_SHARDS)
+}
+
+fn number_key(shop: &ShopId, day: &str) -> String {
+    format!("shop/{shop}/day/{day}/number")
+}
+
+fn archive_key(shop: &ShopId, day: &str) -> String {
+    format!("shop/{shop}/archive/{day}")
+}
+
+/// The keys a shop's queue needs before its first order.
+pub fn create_queue(kv: &impl KeyValue, shop: &ShopId) -> Result<(), DomainError> {
+    kv.set(&shop.key("open"), &Versioned::first(OpenSet::default()).to_bytes())?;
+    kv.set(&shop.key("finished"), &Versioned::first(FinishedSet::default()).to_bytes())?;
+    for shard in 0..CUSTOMER_SHARDS {
+        kv.set(&format!("shop/{shop}/customers/{shard}"), &Versioned::first(CustomerShard::default()).to_bytes())?;
+    }
+    Ok(())
+}
+
+fn shop_missing(shop: &ShopId) -> impl Fn() -> DomainError + '_ {
+    move || DomainError::refused("shop_not_ready", 503, format!("shop `{shop}` is not set up; try again"))
+}
+
+fn order_not_found() -> DomainError {
+    DomainError::not_found("order_not_found", "there is no such order")
+}
+
+/// Order ids: 26 base32 characters (130 bits) of HMAC(shop, slot, customer),
+/// so a customer redeeming the same code twice names the same order.
+pub fn order_id(signing_key: &[u8], shop: &ShopId, slot: u64, customer: &str) -> String {
+    let digest = keyed_digest(signing_key, &["order", shop.as_str(), &slot.to_string(), customer]);
+    BASE32_NOPAD.encode(&digest)[..26].to_ascii_lowercase()
+}
+
+fn today(config: &ShopConfig, now_ms: i64) -> String {
+    let start = crate::shop::parse_day_start(&config.day_starts_at).unwrap_or(300);
+    business_day(now_ms, config.utc_offset_minutes, start)
+}
+
+fn emit<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, kind: &str, order: Option<&Order>, data: serde_json::Value) {
+    let new = NewEvent {
+        kind,
+        order_id: order.map(|o| o.id.as_str()),
+        customer_id: order.map(|o| o.customer_id.as_str()),
+        data,
+    };
+    // The change itself is already stored; a lost event must not undo it or fail the request.
+    let _ = events::append(ctx.kv, shop, ctx.writer, ctx.now_ms, new);
+}
+
+pub fn read_order<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, DomainError> {
+    Ok(read::<Order>(ctx.kv, &order_key(id))?.map(|(record, _)| record.data))
+}
+
+// ---------------------------------------------------------------- redeem
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redeemed {
+    pub order: OrderView,
+    /// False when the same customer redeemed the same code before.
+    pub created: bool,
+    pub tokens_left: Option<u32>,
+}
+
+enum ShardOutcome {
+    Reserved,
+    Existing(String),
+}
+
+/// Redeems a QR code for a customer: every gate of DESIGN §3, atomically
+/// with taking the code's token, the capacity slot and the customer's slot.
+pub fn redeem<K: KeyValue>(
+    ctx: &Ctx<K>,
+    shop: &ShopId,
+    customer: &str,
+    code: &str,
+    display_name: Option<String>,
+    robot: bool,
+) -> Result<Redeemed, DomainError> {
+    let view = load_ready_shop(ctx.kv, shop)?;
+    let config = &view.config;
+    let slot = qr::redeemable_slot(ctx.signing_key, shop, config, code, ctx.now_ms / 1000)?;
+    let id = order_id(ctx.signing_key, shop, slot, customer);
+    if let Some(existing) = read_order(ctx, &id)? {
+        return Ok(Redeemed { order: view_of(ctx, &existing)?, created: false, tokens_left: None });
+    }
+    if !config.open {
+        emit(ctx, shop, kind::SHOP_UNAVAILABLE, None, json!({ "reason": "shop_closed", "customerId": customer }));
+        return Err(DomainError::refused("shop_closed", 409, "the shop is closed right now; come back soon"));
+    }
+
+    let day = today(config, ctx.now_ms);
+    match reserve_customer(ctx, shop, config, customer, &id, slot, &day)? {
+        ShardOutcome::Existing(existing) => return redeemed_before(ctx, &existing),
+        ShardOutcome::Reserved => {}
+    }
+    let tokens_left = match qr::take_token(ctx.kv, shop, slot, config.drinks_per_code) {
+        Ok(left) => left,
+        Err(e) => {
+            release_customer(ctx, shop, customer, &id, Some(slot))?;
+            return Err(e);
+        }
+    };
+    if let Err(e) = take_capacity(ctx, shop, config, &id) {
+        qr::return_token(ctx.kv, shop, slot)?;
+        release_customer(ctx, shop, customer, &id, Some(slot))?;
+        if e.code() == "shop_full" {
+            emit(ctx, shop, kind::SHOP_UNAVAILABLE, None, json!({ "reason": "shop_full", "customerId": customer }));
+        }
+        return Err(e);
+    }
+
+    let order = Order {
+        id: id.clone(),
+        shop_id: shop.to_string(),
+        customer_id: customer.to_string(),
+        display_name,
+        day,
+        slot,
+        number: None,
+        state: OrderState::AwaitingDrink,
+        drink: None,
+        created_ms: ctx.now_ms,
+        submitted_ms: None,
+        claimed_ms: None,
+        finished_ms: None,
+        deadline_ms: Some(ctx.now_ms + config.customer_timeout_seconds as i64 * 1000),
+        barista_id: None,
+        cancelled_by: None,
+        timeout_cause: None,
+        robot,
+    };
+    // The id was elected in the customer's shard: no one else writes this key now.
+    ctx.kv.set(&order_key(&id), &Versioned::first(order.clone()).to_bytes())?;
+    let view = order.view(ctx.now_ms, None);
+    emit(ctx, shop, kind::NEW_ORDER, Some(&order), json!({ "tokensLeft": tokens_left, "order": view }));
+    emit(ctx, shop, kind::WORKFLOW_STARTED, Some(&order), json!({ "order": view }));
+    Ok(Redeemed { order: view, created: true, tokens_left: Some(tokens_left) })
+}
+
+/// A concurrent duplicate redemption: the first one is writing the order.
+fn redeemed_before<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Redeemed, DomainError> {
+    match read_order(ctx, id)? {
+        Some(order) => Ok(Redeemed { order: view_of(ctx, &order)?, created: false, tokens_left: None }),
+        None => Err(DomainError::conflict("redemption_in_progress", "this code is being redeemed already; try again")),
+    }
+}
+
+fn reserve_customer<K: KeyValue>(
+    ctx: &Ctx<K>,
+    shop: &ShopId,
+    config: &ShopConfig,
+    customer: &str,
+    id: &str,
+    slot: u64,
+    day: &str,
+) -> Result<ShardOutcome, DomainError> {
+    for attempt in 0..2 {
+        let outcome =
+            update(ctx.kv, &shard_key(shop, customer), ctx.writer, shop_missing(shop), |shard: &CustomerShard| {
+                let mut next = shard.clone();
+                prune_shard(&mut next, day);
+                let entry = next
+                    .customers
+                    .entry(customer.to_string())
+                    .or_insert_with(|| CustomerEntry { day: day.to_string(), ..CustomerEntry::default() });
+                if let Some(existing) = entry.codes.get(&slot) {
+                    return Ok(Decision::Keep(Ok(ShardOutcome::Existing(existing.clone()))));
+                }
+                if entry.open.len() >= config.max_open_orders_per_customer as usize {
+                    return Ok(Decision::Keep(Err(entry.open.clone())));
+                }
+                if config.max_drinks_per_customer_per_day > 0 && entry.today >= config.max_drinks_per_customer_per_day {
+                    return Err(DomainError::refused(
+                        "daily_limit",
+                        409,
+                        format!("you have had {} drinks today, the most this shop serves one person", entry.today),
+                    ));
+                }
+                entry.open.push(id.to_string());
+                entry.today += 1;
+                entry.codes.insert(slot, id.to_string());
+                Ok(Decision::Write(next, Ok(ShardOutcome::Reserved)))
+            })?;
+        match outcome {
+            Ok(outcome) => return Ok(outcome),
+            // Orders listed as open may have ended unseen (a timeout no one has written yet):
+            // settle them, then decide once more.
+            Err(open) if attempt == 0 => {
+                let mut freed = false;
+                for other in &open {
+                    freed |= settle_if_done(ctx, shop, other)?;
+                }
+                if !freed {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Err(DomainError::refused(
+        "customer_limit",
+        409,
+        format!("you already have {} open order(s): wait for it to be ready", config.max_open_orders_per_customer),
+    ))
+}
+
+/// Drops customers with nothing open from a shard once their day is over.
+fn prune_shard(shard: &mut CustomerShard, day: &str) {
+    shard.customers.retain(|_, e| !e.open.is_empty() || e.day == day);
+    for entry in shard.customers.values_mut() {
+        if entry.day != day {
+            entry.day = day.to_string();
+            entry.today = 0;
+            entry.codes.clear();
+        }
+    }
+}
+
+/// Undoes the customer's reservation (a later gate refused) or drops a finished order.
+fn release_customer<K: KeyValue>(
+    ctx: &Ctx<K>,
+    shop: &ShopId,
+    customer: &str,
+    id: &str,
+    refused_slot: Option<u64>,
+) -> Result<(), DomainError> {
+    update(ctx.kv, &shard_key(shop, customer), ctx.writer, shop_missing(shop), |shard: &CustomerShard| {
+        let Some(entry) = shard.customers.get(customer) else { return Ok(Decision::Keep(())) };
+        let listed = entry.open.iter().any(|o| o == id);
+        let reserved = refused_slot.is_some_and(|s| entry.codes.get(&s).is_some_and(|o| o == id));
+        if !listed && !reserved {
+            return Ok(Decision::Keep(()));
+        }
+        let mut next = shard.clone();
+        let entry = next.customers.get_mut(customer).expect("checked above");
+        entry.open.retain(|o| o != id);
+        if reserved {
+            // Refused: the drink was never had and the code may be tried again.
+            entry.codes.remove(&refused_slot.unwrap_or_default());
+            entry.today = entry.today.saturating_sub(1);
+        }
+        Ok(Decision::Write(next, ()))
+    })
+}
+
+fn take_capacity<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig, id: &str) -> Result<(), DomainError> {
+    // Entries whose order may have timed out are checked (and settled) first.
+    let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
+    if open.data.orders.len() >= config.max_open_orders as usize {
+        for entry in open.data.orders.iter().filter(|e| e.check_after_ms <= ctx.now_ms) {
+            settle_if_done(ctx, shop, &entry.id)?;
+        }
+    }
+    let check_after_ms = ctx.now_ms + config.customer_timeout_seconds as i64 * 1000;
+    update(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |set: &OpenSet| {
+        if set.orders.iter().any(|e| e.id == id) {
+            return Ok(Decision::Keep(()));
+        }
+        if set.orders.len() >= config.max_open_orders as usize {
+            return Err(DomainError::refused(
+                "shop_full",
+                409,
+                format!("the baristas have {} orders to make: try again in a few minutes", set.orders.len()),
+            ));
+        }
+        let mut next = set.clone();
+        next.orders.push(OpenEntry { id: id.to_string(), check_after_ms });
+        Ok(Decision::Write(next, ()))
+    })
+}
+
+// ---------------------------------------------------------------- drink
+
+/// The customer chooses their drink: the order joins the queue with the
+/// day's next number. Repeating the same request answers the same order.
+pub fn submit_drink<K: KeyValue>(
+    ctx: &Ctx<K>,
+    id: &str,
+    customer: &str,
+    choice: &DrinkChoice,
+) -> Result<OrderView, DomainError> {
+    let order = read_order(ctx, id)?.ok_or_else(order_not_found)?;
+    own(&order, customer)?;
+    let shop = ShopId::parse(&order.shop_id)?;
+    let view = load_ready_shop(ctx.kv, &shop)?;
+    let drink = resolve_choice(&view.menu, choice)?;
+    let barista_timeout = view.config.barista_timeout_seconds;
+    let day = today(&view.config, ctx.now_ms);
+
+    // Step 1: the transition, without a number yet (exactly one request wins it).
+    let submitted = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+        if o.state == OrderState::Queued && o.drink.as_ref() == Some(&drink) && o.number.is_some() {
+            return Ok(Decision::Keep(None)); // a retry of a submission that landed
+        }
+        let next = o.submit(drink.clone(), 0, ctx.now_ms, barista_timeout)?;
+        Ok(Decision::Write(Order { number: None, day: day.clone(), ..next.clone() }, Some(next)))
+    })?;
+    let Some(_) = submitted else {
+        return view_of(ctx, &read_order(ctx, id)?.ok_or_else(order_not_found)?);
+    };
+    // Step 2: the number. Only the winner of step 1 takes one, so numbers have no gaps.
+    let number = ctx.kv.increment(&number_key(&shop, &day), 1)? as u32;
+    let numbered = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+        Ok(if o.number.is_some() {
+            Decision::Keep(o.clone())
+        } else {
+            Decision::Write(o.keep_number(number), o.keep_number(number))
+        })
+    })?;
+    let view = view_of(ctx, &numbered)?;
+    emit(ctx, &shop, kind::WAITING_COMPLETION, Some(&numbered), json!({ "order": view }));
+    Ok(view)
+}
+
+fn own(order: &Order, customer: &str) -> Result<(), DomainError> {
+    if order.customer_id == customer {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden { code: "not_your_order", message: "this order belongs to someone else".into() })
+    }
+}
+
+// ---------------------------------------------------------------- barista and cancel
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffAction {
+    Claim,
+    Release,
+    Complete,
+    Cancel,
+}
+
+impl StaffAction {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "claim" => Some(Self::Claim),
+            "release" => Some(Self::Release),
+            "complete" => Some(Self::Complete),
+            "cancel" => Some(Self::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// A barista (or admin) acts on an order. Two baristas racing: one CAS wins,
+/// the other gets 409 and nothing changes.
+pub fn staff_action<K: KeyValue>(
+    ctx: &Ctx<K>,
+    id: &str,
+    action: StaffAction,
+    staff_id: &str,
+    is_admin: bool,
+) -> Result<OrderView, DomainError> {
+    let before = read_order(ctx, id)?.ok_or_else(order_not_found)?;
+    settle_if_done(ctx, &ShopId::parse(&before.shop_id)?, id)?;
+    let canceller = if is_admin { Canceller::Admin } else { Canceller::Barista };
+    let next = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+        let next = match action {
+            StaffAction::Claim => o.claim(staff_id, ctx.now_ms)?,
+            StaffAction::Release => o.release(staff_id, is_admin, ctx.now_ms)?,
+            StaffAction::Complete => o.complete(staff_id, is_admin, ctx.now_ms)?,
+            StaffAction::Cancel => o.cancel(canceller, ctx.now_ms)?,
+        };
+        Ok(Decision::Write(next.clone(), next))
+    })?;
+    after_change(ctx, &next)
+}
+
+/// The customer cancels their own order.
+pub fn cancel_by_customer<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: &str) -> Result<OrderView, DomainError> {
+    let order = read_order(ctx, id)?.ok_or_else(order_not_found)?;
+    own(&order, customer)?;
+    settle_if_done(ctx, &ShopId::parse(&order.shop_id)?, id)?;
+    let next = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+        let next = o.cancel(Canceller::Customer, ctx.now_ms)?;
+        Ok(Decision::Write(next.clone(), next))
+    })?;
+    after_change(ctx, &next)
+}
+
+/// Events and bookkeeping after a transition this request won.
+fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, DomainError> {
+    let shop = ShopId::parse(&order.shop_id)?;
+    let view = view_of(ctx, order)?;
+    match order.state {
+        OrderState::InProgress => {
+            emit(ctx, &shop, kind::MAKE_ORDER, Some(order), json!({ "baristaId": order.barista_id, "order": view }))
+        }
+        OrderState::Queued => {
+            emit(ctx, &shop, kind::MAKE_ORDER, Some(order), json!({ "baristaId": null, "order": view }))
+        }
+        OrderState::Completed => {
+            finish(ctx, &shop, order)?;
+            emit(ctx, &shop, kind::ORDER_COMPLETED, Some(order), json!({ "order": view }));
+            emit(ctx, &shop, kind::ORDER_FINISHED, Some(order), json!({ "state": "completed" }));
+        }
+        OrderState::Cancelled => {
+            finish(ctx, &shop, order)?;
+            emit(
+                ctx,
+                &shop,
+                kind::ORDER_CANCELLED,
+                Some(order),
+                json!({ "cancelledBy": order.cancelled_by, "order": view }),
+            );
+            emit(ctx, &shop, kind::ORDER_FINISHED, Some(order), json!({ "state": "cancelled" }));
+        }
+        OrderState::TimedOut => {
+            finish(ctx, &shop, order)?;
+            emit(ctx, &shop, kind::ORDER_TIMEOUT, Some(order), json!({ "cause": order.timeout_cause, "order": view }));
+            emit(ctx, &shop, kind::ORDER_FINISHED, Some(order), json!({ "state": "timed_out" }));
+        }
+        OrderState::AwaitingDrink => {}
+    }
+    Ok(view)
+}
+
+/// Frees what a finished order held: its capacity slot and its customer's
+/// slot; lists it as recently finished. Each step is idempotent, so the sweeper
+/// can repeat it for an order whose finisher died half-way.
+fn finish<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, order: &Order) -> Result<(), DomainError> {
+    update(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |set: &OpenSet| {
+        Ok(if set.orders.iter().any(|e| e.id == order.id) {
+            let mut next = set.clone();
+            next.orders.retain(|e| e.id != order.id);
+            Decision::Write(next, ())
+        } else {
+            Decision::Keep(())
+        })
+    })?;
+    release_customer(ctx, shop, &order.customer_id, &order.id, None)?;
+    update(ctx.kv, &shop.key("finished"), ctx.writer, shop_missing(shop), |set: &FinishedSet| {
+        Ok(if set.orders.iter().any(|e| e.id == order.id) {
+            Decision::Keep(())
+        } else {
+            let mut next = set.clone();
+            next.orders.push(FinishedEntry {
+                id: order.id.clone(),
+                finished_ms: order.finished_ms.unwrap_or(ctx.now_ms),
+                day: order.day.clone(),
+            });
+            Decision::Write(next, ())
+        })
+    })
+}
+
+/// If the order has ended unseen (its deadline passed), writes the timeout
+/// down with its events; if it ended but was not cleaned up, cleans up.
+/// Returns whether the order is over.
+pub fn settle_if_done<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, id: &str) -> Result<bool, DomainError> {
+    let Some(order) = read_order(ctx, id)? else { return Ok(true) };
+    if order.state.is_open() && order.expired(ctx.now_ms).is_none() {
+        return Ok(false);
+    }
+    let expired = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+        Ok(match o.expire(ctx.now_ms) {
+            Some(next) => Decision::Write(next.clone(), Some(next)),
+            None => Decision::Keep(None),
+        })
+    })?;
+    match expired {
+        Some(timed_out) => {
+            after_change(ctx, &timed_out)?;
+        }
+        None => {
+            if let Some(current) = read_order(ctx, id)? {
+                if current.state.is_open() {
+                    return Ok(false);
+                }
+                finish(ctx, shop, &current)?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+// ---------------------------------------------------------------- reads
+
+/// One order as a customer or barista sees it, timeouts applied.
+pub fn get_order<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: Option<&str>) -> Result<OrderView, DomainError> {
+    let order = match read_order(ctx, id)? {
+        Some(order) => order,
+        None => find_archived(ctx, id)?.ok_or_else(order_not_found)?,
+    };
+    if let Some(customer) = customer {
+        own(&order, customer)?;
+    }
+    if order.expired(ctx.now_ms).is_some() {
+        settle_if_done(ctx, &ShopId::parse(&order.shop_id)?, id)?;
+        return view_of(ctx, &read_order(ctx, id)?.unwrap_or(order));
+    }
+    view_of(ctx, &order)
+}
+
+/// The view of an order with its place in the queue.
+fn view_of<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, DomainError> {
+    let current = order.at(ctx.now_ms);
+    if current.state != OrderState::Queued {
+        return Ok(current.view(ctx.now_ms, None));
+    }
+    let shop = ShopId::parse(&order.shop_id)?;
+    let ahead = open_orders(ctx, &shop)?
+        .iter()
+        .filter(|o| o.state == OrderState::Queued && o.number.is_some() && o.number < order.number)
+        .count() as u32;
+    Ok(current.view(ctx.now_ms, Some(ahead + 1)))
+}
+
+/// The shop's open orders as they stand now (reads each one: at most `maxOpenOrders`).
+fn open_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Vec<Order>, DomainError> {
+    let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
+    let mut orders = Vec::new();
+    for entry in &open.data.orders {
+        if let Some(order) = read_order(ctx, &entry.id)? {
+            orders.push(order.at(ctx.now_ms));
+        }
+    }
+    Ok(orders)
+}
+
+/// A shop's orders in the given states, oldest first. Timeouts found on the
+/// way are written down (lazy enforcement).
+pub fn list_orders<K: KeyValue>(
+    ctx: &Ctx<K>,
+    shop: &ShopId,
+    states: &[OrderState],
+) -> Result<Vec<OrderView>, DomainError> {
+    load_ready_shop(ctx.kv, shop)?;
+    let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
+    for entry in open.data.orders.iter().filter(|e| e.check_after_ms <= ctx.now_ms) {
+        settle_if_done(ctx, shop, &entry.id)?;
+    }
+    let mut orders = open_orders(ctx, shop)?;
+    if states.iter().any(|s| !s.is_open()) {
+        let (finished, _) = read::<FinishedSet>(ctx.kv, &shop.key("finished"))?.ok_or_else(shop_missing(shop))?;
+        for entry in &finished.data.orders {
+            if let Some(order) = read_order(ctx, &entry.id)? {
+                orders.push(order);
+            }
+        }
+    }
+    orders.retain(|o| states.contains(&o.state));
+    orders.sort_by_key(|o| (o.submitted_ms.unwrap_or(o.created_ms), o.created_ms));
+    let mut position = 0;
+    Ok(orders
+        .iter()
+        .map(|o| {
+            let queued = o.state == OrderState::Queued;
+            position += queued as u32;
+            o.view(ctx.now_ms, queued.then_some(position))
+        })
+        .collect())
+}
+
+/// A customer's orders of today and yesterday in every shop, newest first.
+pub fn my_orders<K: KeyValue>(ctx: &Ctx<K>, customer: &str) -> Result<Vec<OrderView>, DomainError> {
+    let mut found: BTreeMap<String, Order> = BTreeMap::new();
+    for shop in list_shops(ctx.kv)? {
+        let Some((shard, _)) = read::<CustomerShard>(ctx.kv, &shard_key(&shop, customer))? else { continue };
+        if let Some(entry) = shard.data.customers.get(customer) {
+            for id in entry.open.iter().chain(entry.codes.values()) {
+                if let Some(order) = read_order(ctx, id)? {
+                    found.insert(order.id.clone(), order);
+                }
+            }
+        }
+        for day in recent_days(ctx.now_ms, 2) {
+            if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(&shop, &day))? {
+                for order in archive.data.into_iter().filter(|o| o.customer_id == customer) {
+                    found.entry(order.id.clone()).or_insert(order);
+                }
+            }
+        }
+    }
+    let mut orders: Vec<Order> = found.into_values().collect();
+    orders.sort_by_key(|o| std::cmp::Reverse(o.created_ms));
+    orders.iter().map(|o| view_of(ctx, o)).collect()
+}
+
+/// UTC dates of the last `n` days (archives are keyed by business day, which
+/// is within a day of the UTC date).
+fn recent_days(now_ms: i64, n: i64) -> Vec<String> {
+    (-1..n).map(|back| business_day(now_ms - back * 86_400_000, 0, 0)).collect()
+}
+
+fn find_archived<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, DomainError> {
+    for shop in list_shops(ctx.kv)? {
+        for day in recent_days(ctx.now_ms, 2) {
+            if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(&shop, &day))? {
+                if let Some(order) = archive.data.into_iter().find(|o| o.id == id) {
+                    return Ok(Some(order));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------- sweep
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    pub timed_out: u32,
+    pub trimmed: u32,
+}
+
+/// Persists timeouts, repairs half-finished orders, folds old finished orders
+/// into the day's archive and deletes what the key budget has no room for.
+pub fn sweep<K: KeyValue>(ctx: &Ctx<K>) -> Result<SweepReport, DomainError> {
+    let mut report = SweepReport::default();
+    for shop in list_shops(ctx.kv)? {
+        let Ok(view) = load_ready_shop(ctx.kv, &shop) else { continue };
+        let Some((open, _)) = read::<OpenSet>(ctx.kv, &shop.key("open"))? else { continue };
+        for entry in &open.data.orders {
+            let before = read_order(ctx, &entry.id)?;
+            let was_open = before.as_ref().is_some_and(|o| o.state.is_open());
+            if settle_if_done(ctx, &shop, &entry.id)? && was_open {
+                report.timed_out += 1;
+            }
+            if let Some(order) = read_order(ctx, &entry.id)? {
+                if order.state.is_open() && order.submitted_ms.is_some() && order.number.is_none() {
+                    number_orphan(ctx, &shop, &order)?;
+                }
+            }
+        }
+        report.trimmed += archive_finished(ctx, &shop)?;
+        report.trimmed += drop_old_keys(ctx, &shop, &view.config)?;
+    }
+    report.trimmed += drop_old_pin_failures(ctx)?;
+    Ok(report)
+}
+
+/// A submission whose request died between its two steps gets its number now.
+fn number_orphan<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, order: &Order) -> Result<(), DomainError> {
+    let number = ctx.kv.increment(&number_key(shop, &order.day), 1)? as u32;
+    let numbered = update(ctx.kv, &order_key(&order.id), ctx.writer, order_not_found, |o: &Order| {
+        Ok(if o.number.is_some() {
+            Decision::Keep(None)
+        } else {
+            Decision::Write(o.keep_number(number), Some(o.keep_number(number)))
+        })
+    })?;
+    if let Some(order) = numbered {
+        let view = view_of(ctx, &order)?;
+        emit(ctx, shop, kind::WAITING_COMPLETION, Some(&order), json!({ "order": view }));
+    }
+    Ok(())
+}
+
+fn archive_finished<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u32, DomainError> {
+    let Some((finished, _)) = read::<FinishedSet>(ctx.kv, &shop.key("finished"))? else { return Ok(0) };
+    let due: Vec<&FinishedEntry> =
+        finished.data.orders.iter().filter(|e| ctx.now_ms - e.finished_ms >= ARCHIVE_AFTER_MS).collect();
+    let mut by_day: BTreeMap<&str, Vec<Order>> = BTreeMap::new();
+    for entry in &due {
+        if let Some(order) = read_order(ctx, &entry.id)? {
+            by_day.entry(entry.day.as_str()).or_default().push(order);
+        }
+    }
+    for (day, orders) in &by_day {
+        let key = archive_key(shop, day);
+        if ctx.kv.increment(&format!("{key}/init"), 1)? == 1 {
+            ctx.kv.set(&key, &Versioned::first(Vec::<Order>::new()).to_bytes())?;
+        }
+        update(ctx.kv, &key, ctx.writer, shop_missing(shop), |archive: &Vec<Order>| {
+            let mut next = archive.clone();
+            for order in orders {
+                if !next.iter().any(|o| o.id == order.id) {
+                    next.push(order.clone());
+                }
+            }
+            Ok(if next.len() == archive.len() { Decision::Keep(()) } else { Decision::Write(next, ()) })
+        })?;
+    }
+    // Archived first, deleted after: a crash in between leaves an order in both, never in neither.
+    let ids: Vec<String> = due.iter().map(|e| e.id.clone()).collect();
+    for id in &ids {
+        ctx.kv.delete(&order_key(id))?;
+    }
+    update(ctx.kv, &shop.key("finished"), ctx.writer, shop_missing(shop), |set: &FinishedSet| {
+        let mut next = set.clone();
+        next.orders.retain(|e| !ids.contains(&e.id));
+        Ok(if next.orders.len() == set.orders.len() { Decision::Keep(()) } else { Decision::Write(next, ()) })
+    })?;
+    Ok(ids.len() as u32)
+}
+
+/// QR quota counters of past slots, and archives and day counters older than a week.
+fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) -> Result<u32, DomainError> {
+    let current = qr::slot_at(ctx.now_ms / 1000, config.code_rotation_seconds);
+    for back in 2..14 {
+        if let Some(slot) = current.checked_sub(back) {
+            ctx.kv.delete(&qr::used_key(shop, slot))?;
+        }
+    }
+    let mut dropped = 0;
+    for back in ARCHIVE_DAYS_KEPT..ARCHIVE_DAYS_KEPT + 3 {
+        let day = business_day(ctx.now_ms - back * 86_400_000, 0, 0);
+        for key in [archive_key(shop, &day), format!("{}/init", archive_key(shop, &day)), number_key(shop, &day)] {
+            if ctx.kv.get(&key)?.is_some() {
+                ctx.kv.delete(&key)?;
+                dropped += 1;
+            }
+        }
+    }
+    Ok(dropped)
+}
+
+/// Wrong-PIN counters of past minutes (a scan, but the sweeper is no hot path).
+fn drop_old_pin_failures<K: KeyValue>(ctx: &Ctx<K>) -> Result<u32, DomainError> {
+    let minute = ctx.now_ms / 60_000;
+    let mut dropped = 0;
+    for key in ctx.kv.list_prefix("auth/fail/")? {
+        let old = key.rsplit('/').next().and_then(|m| m.parse::<i64>().ok()).is_none_or(|m| m < minute);
+        if old {
+            ctx.kv.delete(&key)?;
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+    use crate::shop::change_config;
+    use std::sync::Arc;
+
+    const KEY: &[u8] = b"signing-key";
+    /// 2026-11-22T10:00:00Z, at the start of a 5-minute slot.
+    const T0: i64 = 1_795_860_000_000;
+
+    /// Every call is its own request, with its own writer id, as in production.
+    fn ctx(kv: &MemoryKv, now_ms: i64) -> Ctx<'_, MemoryKv> {
+        static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ctx { kv, now_ms, writer: Box::leak(format!("request-{n}").into_boxed_str()), signing_key: KEY }
+    }
+
+    fn open_shop(kv: &MemoryKv, change: impl Fn(&mut ShopConfig)) {
+        change_config(kv, &ShopId::main(), "setup", |c| {
+            let mut next = ShopConfig { open: true, ..c.clone() };
+            change(&mut next);
+            Ok(next)
+        })
+        .unwrap();
+    }
+
+    fn code_at(now_ms: i64) -> String {
+        qr::code_for(KEY, &ShopId::main(), qr::slot_at(now_ms / 1000, 300))
+    }
+
+    fn latte() -> DrinkChoice {
+        serde_json::from_str(r#"{"drinkId":"latte","options":{"milk":"oat","size":"regular"}}"#).unwrap()
+    }
+
+    fn redeem_as(kv: &MemoryKv, now: i64, customer: &str) -> Result<Redeemed, DomainError> {
+        redeem(&ctx(kv, now), &ShopId::main(), customer, &code_at(now), None, false)
+    }
+
+    fn event_kinds(kv: &MemoryKv) -> Vec<String> {
+        events::read_after(kv, &ShopId::main(), 0, 1000, T0 + 86_400_000)
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    #[test]
+    fn the_happy_path_from_code_to_pickup() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let redeemed = redeem_as(&kv, T0, "alice").unwrap();
+        assert!(redeemed.created);
+        assert_eq!(redeemed.tokens_left, Some(9));
+        assert_eq!(redeemed.order.state, OrderState::AwaitingDrink);
+        let id = redeemed.order.id.clone();
+
+        let queued = submit_drink(&ctx(&kv, T0 + 20_000), &id, "alice", &latte()).unwrap();
+        assert_eq!((queued.state, queued.number, queued.queue_position), (OrderState::Queued, Some(1), Some(1)));
+        let drink = queued.drink.clone().unwrap();
+        assert_eq!(drink.options.iter().map(|o| o.option_id.as_str()).collect::<Vec<_>>(), ["regular", "oat"]);
+
+        let making = staff_action(&ctx(&kv, T0 + 30_000), &id, StaffAction::Claim, "barista-1", false).unwrap();
+        assert_eq!((making.state, making.barista_id.as_deref()), (OrderState::InProgress, Some("barista-1")));
+        let done = staff_action(&ctx(&kv, T0 + 90_000), &id, StaffAction::Complete, "barista-1", false).unwrap();
+        assert_eq!(done.state, OrderState::Completed);
+
+        assert_eq!(
+            event_kinds(&kv),
+            [
+                kind::NEW_ORDER,
+                kind::WORKFLOW_STARTED,
+                kind::WAITING_COMPLETION,
+                kind::MAKE_ORDER,
+                kind::ORDER_COMPLETED,
+                kind::ORDER_FINISHED
+            ]
+        );
+        // Capacity and the customer's slot are free again.
+        let open: OpenSet = read(&kv, "shop/main/open").unwrap().unwrap().0.data;
+        assert!(open.orders.is_empty());
+        assert!(redeem(&ctx(&kv, T0 + 300_000), &ShopId::main(), "alice", &code_at(T0 + 300_000), None, false).is_ok());
+    }
+
+    #[test]
+    fn redeeming_the_same_code_twice_returns_the_same_order_and_one_token() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let first = redeem_as(&kv, T0, "bob").unwrap();
+        let again = redeem_as(&kv, T0 + 1_000, "bob").unwrap();
+        assert_eq!((again.created, again.order.id.clone()), (false, first.order.id));
+        assert_eq!(qr::tokens_left(&kv, &ShopId::main(), qr::slot_at(T0 / 1000, 300), 10).unwrap(), 9);
+    }
+
+    #[test]
+    fn each_gate_refuses_with_its_own_code() {
+        let kv = MemoryKv::new();
+        let closed = redeem_as(&kv, T0, "c").unwrap_err();
+        assert_eq!((closed.code(), closed.status()), ("shop_closed", 409));
+        assert!(event_kinds(&kv).contains(&kind::SHOP_UNAVAILABLE.to_string()));
+
+        open_shop(&kv, |c| {
+            c.drinks_per_code = 2;
+            c.max_open_orders = 3;
+            c.customer_timeout_seconds = 900;
+        });
+        let bogus = redeem(&ctx(&kv, T0), &ShopId::main(), "c", "NOTACODE00", None, false).unwrap_err();
+        assert_eq!(bogus.code(), "code_invalid");
+        let stale = redeem(&ctx(&kv, T0 + 340_000), &ShopId::main(), "c", &code_at(T0), None, false).unwrap_err();
+        assert_eq!(stale.code(), "code_expired");
+
+        redeem_as(&kv, T0, "c1").unwrap();
+        let limit =
+            redeem(&ctx(&kv, T0 + 300_000), &ShopId::main(), "c1", &code_at(T0 + 300_000), None, false).unwrap_err();
+        assert_eq!(limit.code(), "customer_limit");
+        redeem_as(&kv, T0, "c2").unwrap();
+        let used_up = redeem_as(&kv, T0, "c3").unwrap_err();
+        assert_eq!((used_up.code(), used_up.status()), ("code_used_up", 409));
+        let next_slot = T0 + 300_000;
+        redeem_as(&kv, next_slot, "c3").unwrap();
+        let full = redeem_as(&kv, next_slot, "c4").unwrap_err();
+        assert_eq!(full.code(), "shop_full");
+        // The refused redemption gave its token back.
+        assert_eq!(qr::tokens_left(&kv, &ShopId::main(), qr::slot_at(next_slot / 1000, 300), 2).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_daily_limit_counts_drinks_per_business_day() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |c| c.max_drinks_per_customer_per_day = 1);
+        let first = redeem_as(&kv, T0, "d").unwrap();
+        cancel_by_customer(&ctx(&kv, T0 + 1_000), &first.order.id, "d").unwrap();
+        let later = T0 + 600_000;
+        assert_eq!(redeem_as(&kv, later, "d").unwrap_err().code(), "daily_limit");
+        let tomorrow = T0 + 86_400_000;
+        assert!(redeem_as(&kv, tomorrow, "d").is_ok());
+    }
+
+    #[test]
+    fn a_customer_touches_only_their_own_orders() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let id = redeem_as(&kv, T0, "owner").unwrap().order.id;
+        let c = ctx(&kv, T0 + 1_000);
+        assert_eq!(submit_drink(&c, &id, "mallory", &latte()).unwrap_err().code(), "not_your_order");
+        assert_eq!(cancel_by_customer(&c, &id, "mallory").unwrap_err().code(), "not_your_order");
+        assert_eq!(get_order(&c, &id, Some("mallory")).unwrap_err().status(), 403);
+        assert_eq!(get_order(&c, &id, Some("owner")).unwrap().id, id);
+    }
+
+    #[test]
+    fn timeouts_are_enforced_on_read_and_written_down_once() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |c| {
+            c.customer_timeout_seconds = 10;
+            c.barista_timeout_seconds = 10;
+        });
+        let waiting = redeem_as(&kv, T0, "slow").unwrap().order.id;
+        let seen = get_order(&ctx(&kv, T0 + 10_000), &waiting, Some("slow")).unwrap();
+        assert_eq!(
+            (seen.state, seen.timeout_cause),
+            (OrderState::TimedOut, Some(crate::order::TimeoutCause::Customer))
+        );
+        assert_eq!(read_order(&ctx(&kv, T0), &waiting).unwrap().unwrap().state, OrderState::TimedOut, "persisted");
+
+        let queued = redeem_as(&kv, T0 + 11_000, "quick").unwrap().order.id;
+        submit_drink(&ctx(&kv, T0 + 12_000), &queued, "quick", &latte()).unwrap();
+        let report = sweep(&ctx(&kv, T0 + 22_000)).unwrap();
+        assert_eq!(report.timed_out, 1);
+        let swept = get_order(&ctx(&kv, T0 + 23_000), &queued, None).unwrap();
+        assert_eq!(swept.timeout_cause, Some(crate::order::TimeoutCause::Barista));
+        let kinds = event_kinds(&kv);
+        assert_eq!(kinds.iter().filter(|k| *k == kind::ORDER_TIMEOUT).count(), 2, "one event per timeout: {kinds:?}");
+        let open: OpenSet = read(&kv, "shop/main/open").unwrap().unwrap().0.data;
+        assert!(open.orders.is_empty(), "both slots are free");
+    }
+
+    #[test]
+    fn a_full_shop_frees_slots_of_orders_that_timed_out_unseen() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |c| {
+            c.max_open_orders = 1;
+            c.customer_timeout_seconds = 10;
+        });
+        redeem_as(&kv, T0, "first").unwrap();
+        assert_eq!(redeem_as(&kv, T0 + 5_000, "second").unwrap_err().code(), "shop_full");
+        assert!(redeem_as(&kv, T0 + 10_000, "second").is_ok(), "no sweeper ran: the gate settled the timeout");
+    }
+
+    #[test]
+    fn finished_orders_move_to_the_archive_and_stay_readable() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let id = redeem_as(&kv, T0, "e").unwrap().order.id;
+        submit_drink(&ctx(&kv, T0 + 1_000), &id, "e", &latte()).unwrap();
+        staff_action(&ctx(&kv, T0 + 2_000), &id, StaffAction::Complete, "b", false).unwrap();
+        let report = sweep(&ctx(&kv, T0 + 2_000 + ARCHIVE_AFTER_MS)).unwrap();
+        assert_eq!(report.trimmed, 1);
+        assert!(kv.get(&order_key(&id)).unwrap().is_none());
+        let later = ctx(&kv, T0 + ARCHIVE_AFTER_MS + 5_000);
+        assert_eq!(get_order(&later, &id, Some("e")).unwrap().state, OrderState::Completed);
+        assert_eq!(my_orders(&later, "e").unwrap().len(), 1);
+    }
+
+    fn in_parallel<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
+        let f = Arc::new(f);
+        let threads: Vec<_> = (0..n)
+            .map(|i| {
+                let f = f.clone();
+                std::thread::spawn(move || f(i))
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_ten_drink_code_admits_exactly_ten_of_a_hundred_customers() {
+        let kv = Arc::new(MemoryKv::new());
+        open_shop(&kv, |c| c.max_open_orders = 1000);
+        let shared = kv.clone();
+        let results = in_parallel(100, move |i| redeem_as(&shared, T0, &format!("c{i}")).map(|r| r.order.id));
+        let admitted = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(admitted, 10);
+        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e.code() == "code_used_up"));
+    }
+
+    #[test]
+    fn sixty_simultaneous_submissions_get_numbers_one_to_sixty() {
+        let kv = Arc::new(MemoryKv::new());
+        open_shop(&kv, |c| {
+            c.max_open_orders = 100;
+            c.drinks_per_code = 100;
+        });
+        let ids: Vec<String> = (0..60).map(|i| redeem_as(&kv, T0, &format!("c{i}")).unwrap().order.id).collect();
+        let shared = kv.clone();
+        let mut numbers: Vec<u32> = in_parallel(60, move |i| {
+            let ids = &ids;
+            submit_drink(&ctx(&shared, T0 + 1_000), &ids[i], &format!("c{i}"), &latte()).unwrap().number.unwrap()
+        });
+        numbers.sort_unstable();
+        assert_eq!(numbers, (1..=60).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn of_two_baristas_claiming_at_once_exactly_one_wins() {
+        let kv = Arc::new(MemoryKv::new());
+        open_shop(&kv, |_| {});
+        let id = redeem_as(&kv, T0, "f").unwrap().order.id;
+        submit_drink(&ctx(&kv, T0 + 1_000), &id, "f", &latte()).unwrap();
+        let shared = kv.clone();
+        let results = in_parallel(2, move |i| {
+            staff_action(&ctx(&shared, T0 + 2_000), &id, StaffAction::Claim, &format!("b{i}"), false)
+        });
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        assert_eq!(results.iter().find_map(|r| r.as_ref().err()).unwrap().code(), "already_claimed");
+    }
+
+    #[test]
+    fn capacity_is_never_exceeded_under_concurrency() {
+        let kv = Arc::new(MemoryKv::new());
+        open_shop(&kv, |c| c.drinks_per_code = 100);
+        let shared = kv.clone();
+        let results = in_parallel(30, move |i| redeem_as(&shared, T0, &format!("c{i}")).map(|r| r.order.id));
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 20);
+        let open: OpenSet = read(&*kv, "shop/main/open").unwrap().unwrap().0.data;
+        assert_eq!(open.orders.len(), 20);
+    }
+}
