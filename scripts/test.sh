@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Wasm components (cdylibs for wasm32-wasip2; kvtest is a test-only probe).
+components=(config identity qr orders barista events sweeper web kvtest)
+packages=() excludes=()
+for c in "${components[@]}"; do packages+=(-p "$c"); excludes+=(--exclude "$c"); done
+
 step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain"
@@ -15,12 +20,12 @@ cargo fmt --all -- --check
 
 step "build: host (release) and components (wasm32-wasip2)"
 cargo build --release -p spinpresso-host
-cargo build --target wasm32-wasip2 --profile component -p config -p web -p kvtest
+cargo build --target wasm32-wasip2 --profile component "${packages[@]}"
 
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy --target wasm32-wasip2 -p config -p web -p kvtest -- -D warnings
+cargo clippy --target wasm32-wasip2 "${packages[@]}" -- -D warnings
 
 step "unit and end-to-end tests"
 # Release, so the tests reuse the host's optimized dependencies.
-cargo test --release --workspace --exclude config --exclude web --exclude kvtest
+cargo test --release --workspace "${excludes[@]}"

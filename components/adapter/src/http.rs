@@ -50,3 +50,13 @@ pub fn component_route(req: &Request) -> &str {
 pub fn path_info(req: &Request) -> &str {
     req.header("spin-path-info").and_then(|v| v.as_str()).unwrap_or_else(|| req.path())
 }
+
+/// Maps a handler's outcome to a response: errors become their JSON shape.
+pub fn respond(outcome: Result<Response, DomainError>) -> Response {
+    outcome.unwrap_or_else(|e| domain_error(&e))
+}
+
+/// A route table entry's answer when the method does not fit.
+pub fn route_methods(allowed: &[Method]) -> Result<Response, DomainError> {
+    Ok(method_not_allowed(allowed))
+}

@@ -109,6 +109,11 @@ pub fn keyed_digest(key: &[u8], parts: &[&str]) -> Vec<u8> {
     mac(key, parts.join("\0").as_bytes())
 }
 
+/// Compares secrets in constant time.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    bool::from(a.ct_eq(b))
+}
+
 /// The configured PINs of the staff roles.
 #[derive(Debug, Clone)]
 pub struct StaffPins {

@@ -1,0 +1,25 @@
+//! The domain's flow context built from a request: store, time, writer id, key.
+
+use spinpresso_domain::lifecycle::Ctx;
+use spinpresso_domain::DomainError;
+
+use crate::kv::SpinKv;
+use crate::request::{now_ms, request_id, Secrets};
+
+/// Everything a flow borrows, owned for the length of one request.
+pub struct Env {
+    pub kv: SpinKv,
+    pub now_ms: i64,
+    pub writer: String,
+    pub secrets: Secrets,
+}
+
+impl Env {
+    pub fn open() -> Result<Self, DomainError> {
+        Ok(Self { kv: SpinKv::open_default()?, now_ms: now_ms(), writer: request_id(), secrets: Secrets::load() })
+    }
+
+    pub fn ctx(&self) -> Ctx<'_, SpinKv> {
+        Ctx { kv: &self.kv, now_ms: self.now_ms, writer: &self.writer, signing_key: &self.secrets.signing_key }
+    }
+}

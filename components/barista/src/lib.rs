@@ -1,0 +1,34 @@
+//! The `barista` component: a barista's actions on an order (claim, release,
+//! complete). Two baristas racing for one order: one wins, the other gets 409.
+
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+use spinpresso_adapter::flows::Env;
+use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::request;
+use spinpresso_domain::auth::Role;
+use spinpresso_domain::lifecycle::{self, StaffAction};
+use spinpresso_domain::DomainError;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::respond(match (component_route(&req), req.method()) {
+        ("/api/orders/:id/claim", Method::Post) => act(&req, StaffAction::Claim),
+        ("/api/orders/:id/release", Method::Post) => act(&req, StaffAction::Release),
+        ("/api/orders/:id/complete", Method::Post) => act(&req, StaffAction::Complete),
+        ("/api/orders/:id/claim" | "/api/orders/:id/release" | "/api/orders/:id/complete", _) => {
+            http::route_methods(&[Method::Post])
+        }
+        _ => Ok(http::not_found()),
+    })
+}
+
+/// `POST /api/orders/:id/claim|release|complete`.
+fn act(req: &Request, action: StaffAction) -> Result<Response, DomainError> {
+    let id = path_param(req, "id").unwrap_or_default().to_string();
+    request::require_json(req)?;
+    let env = Env::open()?;
+    let staff = request::authorize(req, &env.secrets, Role::Barista, None, env.now_ms)?;
+    let order = lifecycle::staff_action(&env.ctx(), &id, action, &staff.sub, staff.role == Role::Admin)?;
+    Ok(http::json(200, &order))
+}

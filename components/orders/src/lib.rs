@@ -1,0 +1,108 @@
+//! The `orders` component: what customers do — redeem a code, choose a
+//! drink, cancel, read their orders (staff may read and cancel any order),
+//! and the shop's queue for baristas.
+
+use serde::Deserialize;
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+use spinpresso_adapter::flows::Env;
+use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::request;
+use spinpresso_domain::auth::Role;
+use spinpresso_domain::lifecycle::{self, StaffAction};
+use spinpresso_domain::order::{clean_display_name, DrinkChoice, OrderState};
+use spinpresso_domain::shop::ShopId;
+use spinpresso_domain::DomainError;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::respond(match (component_route(&req), req.method()) {
+        ("/api/shops/:shop/orders", Method::Post) => redeem(&req),
+        ("/api/shops/:shop/orders", Method::Get) => list(&req),
+        ("/api/shops/:shop/orders", _) => http::route_methods(&[Method::Get, Method::Post]),
+        ("/api/orders/:id/drink", Method::Put) => choose_drink(&req),
+        ("/api/orders/:id/drink", _) => http::route_methods(&[Method::Put]),
+        ("/api/orders/:id/cancel", Method::Post) => cancel(&req),
+        ("/api/orders/:id/cancel", _) => http::route_methods(&[Method::Post]),
+        ("/api/orders/:id", Method::Get) => get_one(&req),
+        ("/api/orders/:id", _) => http::route_methods(&[Method::Get]),
+        ("/api/me/orders", Method::Get) => mine(&req),
+        ("/api/me/orders", _) => http::route_methods(&[Method::Get]),
+        _ => Ok(http::not_found()),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Redeem {
+    code: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// `POST /api/shops/:shop/orders` `{code, displayName?}`: 201 with a new order,
+/// 200 with the same order when the customer redeems the same code again.
+fn redeem(req: &Request) -> Result<Response, DomainError> {
+    let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
+    let body: Redeem = request::json_body(req)?;
+    let display_name = clean_display_name(body.display_name.as_deref())?;
+    let env = Env::open()?;
+    let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
+    let redeemed = lifecycle::redeem(&env.ctx(), &shop, &customer.sub, &body.code, display_name, false)?;
+    let mut body = serde_json::to_value(&redeemed.order).unwrap_or_default();
+    body["tokensLeft"] = serde_json::json!(redeemed.tokens_left);
+    Ok(http::json(if redeemed.created { 201 } else { 200 }, &body))
+}
+
+/// `GET /api/shops/:shop/orders?state=queued,in_progress`: oldest first (default: every open order).
+fn list(req: &Request) -> Result<Response, DomainError> {
+    let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
+    let env = Env::open()?;
+    request::authorize(req, &env.secrets, Role::Barista, Some(shop.as_str()), env.now_ms)?;
+    let states = match request::query_param(req, "state").filter(|s| !s.is_empty()) {
+        Some(list) => list.split(',').map(|s| OrderState::parse(s.trim())).collect::<Result<Vec<_>, _>>()?,
+        None => vec![OrderState::AwaitingDrink, OrderState::Queued, OrderState::InProgress],
+    };
+    let orders = lifecycle::list_orders(&env.ctx(), &shop, &states)?;
+    Ok(http::json(200, &serde_json::json!({ "orders": orders })))
+}
+
+/// `PUT /api/orders/:id/drink` `{drinkId, options}`: the order joins the queue with its number.
+fn choose_drink(req: &Request) -> Result<Response, DomainError> {
+    let id = path_param(req, "id").unwrap_or_default().to_string();
+    let choice: DrinkChoice = request::json_body(req)?;
+    let env = Env::open()?;
+    let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
+    Ok(http::json(200, &lifecycle::submit_drink(&env.ctx(), &id, &customer.sub, &choice)?))
+}
+
+/// `POST /api/orders/:id/cancel`: the owner, or a barista or admin.
+fn cancel(req: &Request) -> Result<Response, DomainError> {
+    let id = path_param(req, "id").unwrap_or_default().to_string();
+    request::require_json(req)?;
+    let env = Env::open()?;
+    let caller = request::customer_or_staff(req, &env.secrets, env.now_ms)?;
+    let order = if caller.role == Role::Customer {
+        lifecycle::cancel_by_customer(&env.ctx(), &id, &caller.sub)?
+    } else {
+        request::authorize(req, &env.secrets, Role::Barista, None, env.now_ms)?;
+        lifecycle::staff_action(&env.ctx(), &id, StaffAction::Cancel, &caller.sub, caller.role == Role::Admin)?
+    };
+    Ok(http::json(200, &order))
+}
+
+/// `GET /api/orders/:id`: the owner or any staff member.
+fn get_one(req: &Request) -> Result<Response, DomainError> {
+    let id = path_param(req, "id").unwrap_or_default().to_string();
+    let env = Env::open()?;
+    let caller = request::customer_or_staff(req, &env.secrets, env.now_ms)?;
+    let owner = (caller.role == Role::Customer).then_some(caller.sub.as_str());
+    Ok(http::json(200, &lifecycle::get_order(&env.ctx(), &id, owner)?))
+}
+
+/// `GET /api/me/orders`: the customer's orders of today and yesterday, newest first.
+fn mine(req: &Request) -> Result<Response, DomainError> {
+    let env = Env::open()?;
+    let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
+    Ok(http::json(200, &serde_json::json!({ "orders": lifecycle::my_orders(&env.ctx(), &customer.sub)? })))
+}

@@ -1,0 +1,38 @@
+//! The `sweeper` component: `POST /internal/sweep` (bearer `sweeper_token`)
+//! writes down timeouts, repairs half-finished orders and trims old data.
+//! Correctness never depends on it (every read enforces deadlines); it keeps
+//! events flowing and the store within its key budget.
+
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+use spinpresso_adapter::flows::Env;
+use spinpresso_adapter::http::{self, component_route};
+use spinpresso_domain::auth::constant_time_eq;
+use spinpresso_domain::lifecycle;
+use spinpresso_domain::DomainError;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::respond(match (component_route(&req), req.method()) {
+        ("/internal/sweep", Method::Post) => sweep(&req),
+        ("/internal/sweep", _) => http::route_methods(&[Method::Post]),
+        _ => Ok(http::not_found()),
+    })
+}
+
+fn sweep(req: &Request) -> Result<Response, DomainError> {
+    let env = Env::open()?;
+    let sent = req
+        .header("authorization")
+        .and_then(|v| v.as_str())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !constant_time_eq(sent.trim().as_bytes(), env.secrets.sweeper_token.as_bytes()) {
+        return Err(DomainError::Unauthorized {
+            code: "unauthenticated",
+            message: "the sweeper needs its bearer token".into(),
+        });
+    }
+    let report = lifecycle::sweep(&env.ctx())?;
+    Ok(http::json(200, &report))
+}
