@@ -253,3 +253,65 @@ pub fn request(url: &str, method: &str, headers: &[(&str, &str)], body: Option<&
     let body = response.into_body().read_to_vec().unwrap_or_default();
     Reply { status, headers, body }
 }
+
+/// A caller of the API: its bearer token (none for anonymous calls).
+#[derive(Clone)]
+pub struct Caller {
+    pub base: String,
+    pub token: Option<String>,
+}
+
+/// The development PINs in spin.toml.
+pub const ADMIN_PIN: &str = "9999";
+pub const BARISTA_PIN: &str = "1234";
+pub const DISPLAY_PIN: &str = "0000";
+
+impl Caller {
+    pub fn anonymous(host: &Host) -> Self {
+        Self { base: host.url(""), token: None }
+    }
+
+    /// A new customer session.
+    pub fn customer(host: &Host) -> Self {
+        let reply = Self::anonymous(host).post("/api/session", json!({}));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        Self { base: host.url(""), token: Some(reply.json()["token"].as_str().unwrap().to_string()) }
+    }
+
+    /// A staff member signed in with `pin`.
+    pub fn staff(host: &Host, pin: &str) -> Self {
+        let reply = Self::anonymous(host).post("/api/staff/login", json!({ "pin": pin }));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        Self { base: host.url(""), token: Some(reply.json()["token"].as_str().unwrap().to_string()) }
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers = vec![];
+        if let Some(auth) = &auth {
+            headers.push(("authorization", auth.as_str()));
+        }
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let body = body.map(|b| b.to_string());
+        request(&format!("{}{path}", self.base), method, &headers, body.as_deref())
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(body))
+    }
+
+    pub fn put(&self, path: &str, body: Value) -> Reply {
+        self.call("PUT", path, Some(body))
+    }
+}
+
+/// The `error.code` of an error reply.
+pub fn error_code(reply: &Reply) -> String {
+    reply.json()["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error: {}", reply.text())).to_string()
+}

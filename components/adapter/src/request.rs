@@ -41,18 +41,26 @@ pub struct Secrets {
     pub dev_defaults: Vec<&'static str>,
 }
 
-fn variable(name: &str) -> Option<String> {
-    spin_sdk::variables::get(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+/// A variable's value; `Err(())` when this component does not have the variable at all.
+fn variable(name: &str) -> Result<Option<String>, ()> {
+    match spin_sdk::variables::get(name) {
+        Ok(value) => Ok(Some(value.trim().to_string()).filter(|v| !v.is_empty())),
+        Err(spin_sdk::variables::Error::Undefined(_)) => Err(()),
+        Err(_) => Ok(None),
+    }
 }
 
 impl Secrets {
     pub fn load() -> Self {
         let mut dev_defaults = Vec::new();
-        let mut secret = |name: &'static str, dev: &str| {
-            variable(name).filter(|v| v != dev).unwrap_or_else(|| {
+        let mut secret = |name: &'static str, dev: &str| match variable(name) {
+            Ok(Some(value)) if value != dev => value,
+            Ok(_) => {
                 dev_defaults.push(name);
                 dev.to_string()
-            })
+            }
+            // Not this component's secret: the fallback is never used for anything.
+            Err(()) => dev.to_string(),
         };
         let signing_key = secret("signing_key", auth::DEV_SIGNING_KEY).into_bytes();
         let pins = StaffPins {
@@ -61,7 +69,8 @@ impl Secrets {
             display: secret("display_pin", auth::DEV_DISPLAY_PIN),
         };
         let sweeper_token = secret("sweeper_token", "dev-sweeper-token");
-        Self { signing_key, pins, sweeper_token, public_base_url: variable("public_base_url"), dev_defaults }
+        let public_base_url = variable("public_base_url").ok().flatten();
+        Self { signing_key, pins, sweeper_token, public_base_url, dev_defaults }
     }
 
     /// Logs (once per request that signs or checks secrets) that development values are in use.
