@@ -18,8 +18,10 @@ rustup target add wasm32-wasip2
 step "formatting"
 cargo fmt --all -- --check
 
-step "build: host (release) and components (wasm32-wasip2)"
-cargo build --release -p spinpresso-host
+step "build: host and tests (release) and components (wasm32-wasip2)"
+# The same package set as the test run below, so features unify the same way
+# and the tests reuse these artifacts instead of compiling wasmtime again.
+cargo build --release --workspace --all-targets "${excludes[@]}"
 cargo build --target wasm32-wasip2 --profile component "${packages[@]}"
 
 step "lints"
