@@ -500,3 +500,36 @@ fn sessions_and_staff_tokens_work_as_cookies() {
     );
     assert_eq!(swept.status, 200, "{}", swept.text());
 }
+
+#[test]
+fn the_public_board_and_wait_show_the_queue_without_private_data() {
+    let scratch = Scratch::new("board");
+    let host = start(&scratch);
+    open_shop(&host, json!({}));
+    let code = current_code(&host);
+    let customer = Caller::customer(&host);
+    let order = customer.post("/api/shops/main/orders", json!({ "code": code, "displayName": "Bia" })).json();
+    let id = order["id"].as_str().unwrap();
+    customer.put(&format!("/api/orders/{id}/drink"), json!({ "drinkId": "espresso" }));
+    let public = Caller::anonymous(&host);
+    let board = public.get("/api/shops/main/board");
+    assert_eq!(board.status, 200);
+    let board_json = board.json();
+    assert_eq!(board_json["preparing"][0]["number"], 1);
+    assert_eq!(board_json["preparing"][0]["displayName"], "Bia");
+    assert_eq!(board_json["preparing"][0]["drink"], "Espresso");
+    let customer_id = customer.get("/api/me/orders").json()["orders"][0]["id"].clone();
+    assert!(!board.text().contains(&code) && !board.text().contains("\"c-"), "{}", board.text());
+    assert!(!board.text().contains(customer_id.as_str().unwrap()), "order ids stay private too");
+    let wait = public.get("/api/shops/main/wait").json();
+    assert_eq!(wait["queued"], 1);
+    assert!(wait["estimatedWaitSeconds"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn unknown_api_routes_are_json_404s() {
+    let scratch = Scratch::new("unknown-api");
+    let host = start(&scratch);
+    let reply = Caller::anonymous(&host).get("/api/nothing/here");
+    assert_eq!((reply.status, error_code(&reply).as_str()), (404, "not_found"));
+}

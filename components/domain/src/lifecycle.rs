@@ -686,6 +686,97 @@ fn find_archived<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, D
     Ok(None)
 }
 
+// ---------------------------------------------------------------- board and wait
+
+/// Ready orders stay on the public board this long.
+pub const READY_ON_BOARD_MS: i64 = 10 * 60 * 1000;
+/// Assumed minutes of barista work per order before any order was completed.
+const DEFAULT_SERVICE_MS: i64 = 90_000;
+
+/// One line of the public board: no customer id, no code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BoardItem {
+    pub number: Option<u32>,
+    pub drink: Option<String>,
+    pub display_name: Option<String>,
+    pub state: OrderState,
+    /// When the order entered this state's column.
+    pub since: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Board {
+    pub preparing: Vec<BoardItem>,
+    pub ready: Vec<BoardItem>,
+}
+
+/// `GET /api/shops/:shop/board`: what the big screen shows.
+pub fn board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Board, DomainError> {
+    let item = |o: &Order, since_ms: i64| BoardItem {
+        number: o.number,
+        drink: o.drink.as_ref().map(|d| d.name.clone()),
+        display_name: o.display_name.clone(),
+        state: o.state,
+        since: crate::time::rfc3339(since_ms),
+    };
+    let orders = list_orders(ctx, shop, &[OrderState::Queued, OrderState::InProgress, OrderState::Completed])?;
+    let mut board = Board { preparing: Vec::new(), ready: Vec::new() };
+    for view in orders {
+        let Some(order) = read_order(ctx, &view.id)? else { continue };
+        match order.state {
+            OrderState::Queued | OrderState::InProgress => {
+                board.preparing.push(item(&order, order.submitted_ms.unwrap_or(order.created_ms)))
+            }
+            OrderState::Completed => {
+                let done = order.finished_ms.unwrap_or(ctx.now_ms);
+                if ctx.now_ms - done < READY_ON_BOARD_MS {
+                    board.ready.push(item(&order, done));
+                }
+            }
+            _ => {}
+        }
+    }
+    board.ready.sort_by(|a, b| b.since.cmp(&a.since));
+    Ok(board)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitEstimate {
+    /// Orders waiting for or being made by a barista.
+    pub queued: u32,
+    /// How long a new order would wait, from the recent pace of the baristas.
+    pub estimated_wait_seconds: u32,
+    /// Average barista time per order (claim to completion) over the last 10 completions.
+    pub seconds_per_order: u32,
+}
+
+/// `GET /api/shops/:shop/wait`.
+pub fn wait_estimate<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<WaitEstimate, DomainError> {
+    let mut finished = list_orders(ctx, shop, &[OrderState::Completed])?;
+    finished.retain(|o| o.claimed_at.is_some());
+    let mut recent: Vec<i64> = Vec::new();
+    for view in finished.iter().rev().take(10) {
+        if let Some(order) = read_order(ctx, &view.id)? {
+            if let (Some(claimed), Some(done)) = (order.claimed_ms, order.finished_ms) {
+                recent.push((done - claimed).max(0));
+            }
+        }
+    }
+    let per_order =
+        if recent.is_empty() { DEFAULT_SERVICE_MS } else { recent.iter().sum::<i64>() / recent.len() as i64 };
+    let queued = open_orders(ctx, shop)?
+        .iter()
+        .filter(|o| matches!(o.state, OrderState::Queued | OrderState::InProgress))
+        .count() as u32;
+    Ok(WaitEstimate {
+        queued,
+        estimated_wait_seconds: ((queued as i64 + 1) * per_order / 1000) as u32,
+        seconds_per_order: (per_order / 1000) as u32,
+    })
+}
+
 // ---------------------------------------------------------------- sweep
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -894,6 +985,28 @@ mod tests {
         let open: OpenSet = read(&kv, "shop/main/open").unwrap().unwrap().0.data;
         assert!(open.orders.is_empty());
         assert!(redeem(&ctx(&kv, T0 + 300_000), &ShopId::main(), "alice", &code_at(T0 + 300_000), None, false).is_ok());
+    }
+
+    #[test]
+    fn the_board_shows_numbers_and_drinks_but_no_customer() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let a = redeem(&ctx(&kv, T0), &ShopId::main(), "alice", &code_at(T0), Some("Ana".into()), false).unwrap();
+        let b = redeem_as(&kv, T0, "bob").unwrap().order.id;
+        submit_drink(&ctx(&kv, T0 + 1_000), &a.order.id, "alice", &latte()).unwrap();
+        submit_drink(&ctx(&kv, T0 + 2_000), &b, "bob", &latte()).unwrap();
+        staff_action(&ctx(&kv, T0 + 3_000), &b, StaffAction::Claim, "x", false).unwrap();
+        staff_action(&ctx(&kv, T0 + 63_000), &b, StaffAction::Complete, "x", false).unwrap();
+        let board = board(&ctx(&kv, T0 + 64_000), &ShopId::main()).unwrap();
+        assert_eq!(board.preparing.len(), 1);
+        assert_eq!((board.preparing[0].number, board.preparing[0].display_name.as_deref()), (Some(1), Some("Ana")));
+        assert_eq!(board.ready[0].number, Some(2));
+        let json = serde_json::to_string(&board).unwrap();
+        assert!(!json.contains("alice") && !json.contains(&code_at(T0)), "{json}");
+        let later = super::board(&ctx(&kv, T0 + 63_000 + READY_ON_BOARD_MS), &ShopId::main()).unwrap();
+        assert!(later.ready.is_empty(), "ready orders leave the board after 10 minutes");
+        let wait = wait_estimate(&ctx(&kv, T0 + 64_000), &ShopId::main()).unwrap();
+        assert_eq!((wait.queued, wait.seconds_per_order, wait.estimated_wait_seconds), (1, 60, 120));
     }
 
     #[test]

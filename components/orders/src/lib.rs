@@ -26,6 +26,9 @@ fn handle(req: Request) -> Response {
         ("/api/orders/:id/cancel", _) => http::route_methods(&[Method::Post]),
         ("/api/orders/:id", Method::Get) => get_one(&req),
         ("/api/orders/:id", _) => http::route_methods(&[Method::Get]),
+        ("/api/shops/:shop/board", Method::Get) => board(&req),
+        ("/api/shops/:shop/wait", Method::Get) => wait(&req),
+        ("/api/shops/:shop/board" | "/api/shops/:shop/wait", _) => http::route_methods(&[Method::Get]),
         ("/api/me/orders", Method::Get) => mine(&req),
         ("/api/me/orders", _) => http::route_methods(&[Method::Get]),
         _ => Ok(http::not_found()),
@@ -105,4 +108,18 @@ fn mine(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
     let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
     Ok(http::json(200, &serde_json::json!({ "orders": lifecycle::my_orders(&env.ctx(), &customer.sub)? })))
+}
+
+/// `GET /api/shops/:shop/board` (public): numbers, drinks, display names — never customer ids or codes.
+fn board(req: &Request) -> Result<Response, DomainError> {
+    let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
+    let env = Env::open()?;
+    Ok(http::json(200, &lifecycle::board(&env.ctx(), &shop)?))
+}
+
+/// `GET /api/shops/:shop/wait` (public): the queue's length and the wait a new order can expect.
+fn wait(req: &Request) -> Result<Response, DomainError> {
+    let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
+    let env = Env::open()?;
+    Ok(http::json(200, &lifecycle::wait_estimate(&env.ctx(), &shop)?))
 }

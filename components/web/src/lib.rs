@@ -37,6 +37,12 @@ fn handle(req: Request) -> Response {
             text(301, "moved permanently").header("location", location).build()
         }
         Resolved::Invalid => text(400, "bad path").build(),
+        // The API's unknown routes answer in the API's error shape.
+        Resolved::NotFound if path.starts_with("/api/") || path.starts_with("/internal/") => Response::builder()
+            .status(404)
+            .header("content-type", "application/json")
+            .body(r#"{"error":{"code":"not_found","message":"no such API route"}}"#)
+            .build(),
         Resolved::NotFound => text(404, "not found").build(),
     }
 }
