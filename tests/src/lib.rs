@@ -315,3 +315,108 @@ impl Caller {
 pub fn error_code(reply: &Reply) -> String {
     reply.json()["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error: {}", reply.text())).to_string()
 }
+
+/// One server-sent event as a client received it.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<u64>,
+    /// The `event:` field (`message` when absent); `end` when the server closed the stream.
+    pub kind: String,
+    pub data: Value,
+    /// Wall-clock milliseconds when it arrived.
+    pub received_ms: i64,
+}
+
+/// An open event stream, read by a background thread.
+pub struct SseStream {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub events: std::sync::mpsc::Receiver<SseEvent>,
+    /// Reading stops (and the connection closes) when this is dropped.
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+impl SseStream {
+    /// Connects; returns once the response head arrived (or an error status with its body as one event).
+    pub fn connect(url: &str, headers: &[(&str, &str)]) -> SseStream {
+        use std::io::BufRead;
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut builder = ureq::http::Request::builder().method("GET").uri(url).header("accept", "text/event-stream");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = agent.run(builder.body(()).unwrap()).unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status().as_u16();
+        let head = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        let (sender, events) = std::sync::mpsc::channel();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(response.into_body().into_reader());
+            let (mut id, mut kind, mut data) = (None, String::new(), String::new());
+            let mut line = String::new();
+            loop {
+                if matches!(stopped.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected)) {
+                    return; // the test is done with this stream: drop the connection
+                }
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let text = line.trim_end_matches(['\r', '\n']);
+                if text.is_empty() {
+                    if !data.is_empty() || !kind.is_empty() {
+                        let event = SseEvent {
+                            id,
+                            kind: if kind.is_empty() { "message".into() } else { std::mem::take(&mut kind) },
+                            data: serde_json::from_str(&data).unwrap_or(Value::String(data.clone())),
+                            received_ms: now_ms(),
+                        };
+                        if sender.send(event).is_err() {
+                            return;
+                        }
+                    }
+                    data.clear();
+                    continue;
+                }
+                if let Some(v) = text.strip_prefix("id: ") {
+                    id = v.parse().ok();
+                } else if let Some(v) = text.strip_prefix("event: ") {
+                    kind = v.to_string();
+                } else if let Some(v) = text.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            let _ = sender.send(SseEvent { id: None, kind: "end".into(), data: Value::Null, received_ms: now_ms() });
+        });
+        SseStream { status, headers: head, events, _stop: stop }
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<SseEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Events until `n` of the kinds wanted have arrived (or the timeout passes).
+    pub fn collect(&self, n: usize, timeout: Duration, wanted: impl Fn(&SseEvent) -> bool) -> Vec<SseEvent> {
+        let deadline = Instant::now() + timeout;
+        let mut got = Vec::new();
+        while got.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(event) if wanted(&event) => got.push(event),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        got
+    }
+}

@@ -14,6 +14,7 @@ pub mod menu;
 pub mod order;
 pub mod qr;
 pub mod shop;
+pub mod streams;
 pub mod time;
 
 pub use error::DomainError;

@@ -133,6 +133,20 @@ fn emit<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, kind: &str, order: Option<&Ord
         customer_id: order.map(|o| o.customer_id.as_str()),
         data,
     };
+    append_event(ctx, shop, new);
+}
+
+/// A refusal concerns one customer (their stream shows it) but no order.
+fn emit_refusal<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, customer: &str, reason: &str) {
+    let data = json!({ "reason": reason });
+    append_event(
+        ctx,
+        shop,
+        NewEvent { kind: kind::SHOP_UNAVAILABLE, order_id: None, customer_id: Some(customer), data },
+    );
+}
+
+fn append_event<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, new: NewEvent) {
     // The change itself is already stored; a lost event must not undo it or fail the request.
     let _ = events::append(ctx.kv, shop, ctx.writer, ctx.now_ms, new);
 }
@@ -174,7 +188,7 @@ pub fn redeem<K: KeyValue>(
         return Ok(Redeemed { order: view_of(ctx, &existing)?, created: false, tokens_left: None });
     }
     if !config.open {
-        emit(ctx, shop, kind::SHOP_UNAVAILABLE, None, json!({ "reason": "shop_closed", "customerId": customer }));
+        emit_refusal(ctx, shop, customer, "shop_closed");
         return Err(DomainError::refused("shop_closed", 409, "the shop is closed right now; come back soon"));
     }
 
@@ -194,7 +208,7 @@ pub fn redeem<K: KeyValue>(
         qr::return_token(ctx.kv, shop, slot)?;
         release_customer(ctx, shop, customer, &id, Some(slot))?;
         if e.code() == "shop_full" {
-            emit(ctx, shop, kind::SHOP_UNAVAILABLE, None, json!({ "reason": "shop_full", "customerId": customer }));
+            emit_refusal(ctx, shop, customer, "shop_full");
         }
         return Err(e);
     }

@@ -1,6 +1,12 @@
-//! The `events` component: a shop's event log, page by page (staff only).
+//! The `events` component: a shop's event log as a JSON page (staff), and
+//! live as server-sent events for three audiences (DESIGN §4):
+//! - `/api/shops/:shop/events/staff` — every event (staff token);
+//! - `/api/shops/:shop/events/me` — the customer's own orders and config changes (customer token);
+//! - `/api/shops/:shop/events/board` — public: numbers, drinks, names, states.
 
-use spin_sdk::http::{Method, Request, Response};
+mod sse;
+
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route, path_param};
@@ -8,18 +14,31 @@ use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::events;
 use spinpresso_domain::shop::{load_shop, ShopId};
+use spinpresso_domain::streams::{resume_position, Audience};
 use spinpresso_domain::DomainError;
 
-/// Most events one page answers with.
+/// Most events one JSON page answers with.
 const PAGE_LIMIT: usize = 200;
 
+const STREAMS: [&str; 3] =
+    ["/api/shops/:shop/events/staff", "/api/shops/:shop/events/me", "/api/shops/:shop/events/board"];
+
 #[http_component]
-fn handle(req: Request) -> Response {
-    http::respond(match (component_route(&req), req.method()) {
-        ("/api/shops/:shop/events", Method::Get) => page(&req),
-        ("/api/shops/:shop/events", _) => http::route_methods(&[Method::Get]),
-        _ => Ok(http::not_found()),
-    })
+fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let req = sse::to_request(&incoming);
+    let route = component_route(&req).to_string();
+    let method = req.method().clone();
+    match (route.as_str(), method) {
+        ("/api/shops/:shop/events", Method::Get) => sse::send(out, http::respond(page(&req))),
+        (stream, Method::Get) if STREAMS.contains(&stream) => match subscribe(&req, stream) {
+            Ok(subscription) => sse::serve(out, subscription),
+            Err(e) => sse::send(out, http::domain_error(&e)),
+        },
+        (route, _) if route == "/api/shops/:shop/events" || STREAMS.contains(&route) => {
+            sse::send(out, http::method_not_allowed(&[Method::Get]))
+        }
+        _ => sse::send(out, http::not_found()),
+    }
 }
 
 /// `GET /api/shops/:shop/events?after=<id>&limit=<n>`: the events after `after`, in order.
@@ -39,4 +58,37 @@ fn page(req: &Request) -> Result<Response, DomainError> {
     request::authorize(req, &env.secrets, Role::Display, Some(shop.as_str()), env.now_ms)?;
     load_shop(&env.kv, &shop)?;
     Ok(http::json(200, &events::read_after(&env.kv, &shop, after, limit, env.now_ms)?))
+}
+
+/// Who is listening, to which shop, from where.
+pub struct Subscription {
+    pub env: Env,
+    pub shop: ShopId,
+    pub audience: Audience,
+    /// The last event the client has; the stream starts after it.
+    pub after: u64,
+}
+
+fn subscribe(req: &Request, stream: &str) -> Result<Subscription, DomainError> {
+    let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
+    let env = Env::open()?;
+    let audience = match stream {
+        "/api/shops/:shop/events/staff" => {
+            request::authorize(req, &env.secrets, Role::Display, Some(shop.as_str()), env.now_ms)?;
+            Audience::Staff
+        }
+        "/api/shops/:shop/events/me" => {
+            let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
+            Audience::Customer(customer.sub)
+        }
+        _ => Audience::Board,
+    };
+    load_shop(&env.kv, &shop)?;
+    let header = req.header("last-event-id").and_then(|v| v.as_str());
+    let query = request::query_param(req, "lastEventId");
+    let after = match resume_position(header, query.as_deref()) {
+        Some(position) => position,
+        None => events::head(&env.kv, &shop)?,
+    };
+    Ok(Subscription { env, shop, audience, after })
 }
