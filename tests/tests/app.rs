@@ -42,7 +42,7 @@ fn unknown_and_malformed_shops_get_json_errors() {
     let reply = host.post("/api/shops/main/config", "{}");
     assert_eq!(reply.status, 405);
     assert_eq!(reply.json()["error"]["code"], "method_not_allowed");
-    assert_eq!(reply.header("allow"), Some("GET"));
+    assert_eq!(reply.header("allow"), Some("GET, PUT"));
 }
 
 #[test]
