@@ -46,9 +46,16 @@ pub struct LoadedComponent {
     pre: ProxyPre<HostState>,
 }
 
-pub fn new_engine() -> Result<Engine> {
+/// The engine; with `cache_dir`, compiled components are kept there between
+/// starts (keyed by the .wasm's content and the engine's settings).
+pub fn new_engine(cache_dir: Option<&std::path::Path>) -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    if let Some(dir) = cache_dir {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(dir);
+        config.cache(Some(wasmtime::Cache::new(cache).map_err(anyhow::Error::from)?));
+    }
     let engine = Engine::new(&config)?;
     // Epoch ticks let a busy guest yield instead of holding a worker thread.
     let ticker = engine.weak();
