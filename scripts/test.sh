@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The Wasm components (cdylibs for wasm32-wasip2; kvtest is a test-only probe).
-components=(config identity qr orders barista events sweeper web kvtest)
+components=(config identity qr orders barista events sweeper metrics web kvtest)
 packages=() excludes=()
 for c in "${components[@]}"; do packages+=(-p "$c"); excludes+=(--exclude "$c"); done
 

@@ -2,6 +2,7 @@
 // optimistic updates (rolled back with a message when the server refuses), open/close, chime.
 import { api, shopFromUrl, shopPath, staffLogin, rememberedStaff, forgetStaff, roleCovers, isAuthError } from "/shared/api.js";
 import { LiveStream } from "/shared/sse.js";
+import { onEveryEvent } from "/shared/events.js";
 import { h, patch, $, secondsSince, confirmDialog } from "/shared/dom.js";
 import { initI18n, t, age, errorText, languagePicker, onLanguageChange } from "/shared/i18n.js";
 import { chime, unlockSound } from "/shared/sound.js";
@@ -60,7 +61,7 @@ async function start() {
     },
     onReset: reload,
   });
-  live.on("*", onEvent);
+  onEveryEvent(live, onEvent);
   live.start();
 }
 

@@ -2,6 +2,7 @@
 // State lives in `state`; `render()` draws it; `tick()` moves clocks every second.
 import { api, shopFromUrl, shopPath, staffLogin, isAuthError } from "/shared/api.js";
 import { LiveStream } from "/shared/sse.js";
+import { onEveryEvent } from "/shared/events.js";
 import { h, patch, $, clock, secondsSince, secondsUntil } from "/shared/dom.js";
 import { initI18n, t, age, errorText, languagePicker, onLanguageChange } from "/shared/i18n.js";
 
@@ -99,7 +100,7 @@ function startBoard() {
     },
     onReset: catchUp,
   });
-  live.on("*", onEvent);
+  onEveryEvent(live, onEvent);
   live.start();
 }
 

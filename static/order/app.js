@@ -2,6 +2,7 @@
 // One `state` object; `render()` draws the screen that follows from it.
 import { api, ApiError, shopFromUrl, shopPath } from "/shared/api.js";
 import { LiveStream } from "/shared/sse.js";
+import { onEveryEvent } from "/shared/events.js";
 import { h, patch, $, clock, secondsUntil, confirmDialog } from "/shared/dom.js";
 import { initI18n, t, errorText, languagePicker, onLanguageChange, timeOfDay } from "/shared/i18n.js";
 import { chime, unlockSound } from "/shared/sound.js";
@@ -88,7 +89,7 @@ function startLive() {
     },
     onReset: refreshOrder,
   });
-  live.on("*", onEvent);
+  onEveryEvent(live, onEvent);
   live.start();
 }
 

@@ -95,7 +95,8 @@ fn the_happy_path_from_open_shop_to_pickup() {
             "OrderManager.WaitingCompletion",
             "OrderManager.MakeOrder",
             "OrderManager.OrderCompleted",
-            "OrderProcessor.orderFinished"
+            "OrderProcessor.orderFinished",
+            "OrderManager.DrinkAverageTime"
         ]
     );
 }

@@ -31,6 +31,7 @@ pub mod kind {
     pub const ORDER_TIMEOUT: &str = "OrderProcessor.OrderTimeOut";
     pub const ORDER_FINISHED: &str = "OrderProcessor.orderFinished";
     pub const CONFIG_CHANGED: &str = "ConfigService.ConfigChanged";
+    pub const DRINK_AVERAGE_TIME: &str = "OrderManager.DrinkAverageTime";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

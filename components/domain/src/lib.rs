@@ -11,6 +11,7 @@ pub mod events;
 pub mod kv;
 pub mod lifecycle;
 pub mod menu;
+pub mod metrics;
 pub mod order;
 pub mod qr;
 pub mod shop;

@@ -16,6 +16,7 @@ use crate::auth::keyed_digest;
 use crate::error::DomainError;
 use crate::events::{self, kind, NewEvent};
 use crate::kv::KeyValue;
+use crate::metrics;
 use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView};
 use crate::qr;
 use crate::shop::{list_shops, load_ready_shop, ShopConfig, ShopId};
@@ -136,6 +137,14 @@ fn emit<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, kind: &str, order: Option<&Ord
     append_event(ctx, shop, new);
 }
 
+/// Counts a change in the day's metrics. The change itself is stored already:
+/// a metrics failure is logged, not turned into a failed request.
+fn count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, what: metrics::Happened) {
+    if let Err(e) = metrics::record(ctx.kv, shop, day, ctx.writer, what) {
+        eprintln!("metrics of shop {shop} not updated: {e}");
+    }
+}
+
 /// A refusal concerns one customer (their stream shows it) but no order.
 fn emit_refusal<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, customer: &str, reason: &str) {
     let data = json!({ "reason": reason });
@@ -236,6 +245,7 @@ pub fn redeem<K: KeyValue>(
     // The id was elected in the customer's shard: no one else writes this key now.
     ctx.kv.set(&order_key(&id), &Versioned::first(order.clone()).to_bytes())?;
     let view = order.view(ctx.now_ms, None);
+    count(ctx, shop, &order.day, metrics::Happened::Started);
     emit(ctx, shop, kind::NEW_ORDER, Some(&order), json!({ "tokensLeft": tokens_left, "order": view }));
     emit(ctx, shop, kind::WORKFLOW_STARTED, Some(&order), json!({ "order": view }));
     Ok(Redeemed { order: view, created: true, tokens_left: Some(tokens_left) })
@@ -390,6 +400,7 @@ pub fn submit_drink<K: KeyValue>(
     let drink = resolve_choice(&view.menu, choice)?;
     let barista_timeout = view.config.barista_timeout_seconds;
     let day = today(&view.config, ctx.now_ms);
+    let (config_day_start, utc_offset) = (view.config.day_starts_at.clone(), view.config.utc_offset_minutes);
 
     // Step 1: the transition, without a number yet (exactly one request wins it).
     let submitted = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
@@ -412,6 +423,9 @@ pub fn submit_drink<K: KeyValue>(
         })
     })?;
     let view = view_of(ctx, &numbered)?;
+    let start = crate::shop::parse_day_start(&config_day_start).unwrap_or(300);
+    let hour = crate::time::business_hour(ctx.now_ms, utc_offset, start);
+    count(ctx, &shop, &numbered.day, metrics::Happened::Submitted { order: &numbered, hour });
     emit(ctx, &shop, kind::WAITING_COMPLETION, Some(&numbered), json!({ "order": view }));
     Ok(view)
 }
@@ -495,11 +509,20 @@ fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, D
         }
         OrderState::Completed => {
             finish(ctx, &shop, order)?;
+            count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
             emit(ctx, &shop, kind::ORDER_COMPLETED, Some(order), json!({ "order": view }));
             emit(ctx, &shop, kind::ORDER_FINISHED, Some(order), json!({ "state": "completed" }));
+            if let Some(drink) = &order.drink {
+                let day = metrics::day_metrics(ctx.kv, &shop, &order.day)?;
+                if let Some(average) = metrics::drink_average(&day, &drink.id) {
+                    let data = json!({ "drinkId": drink.id, "drink": drink.name, "averageSeconds": average });
+                    emit(ctx, &shop, kind::DRINK_AVERAGE_TIME, None, data);
+                }
+            }
         }
         OrderState::Cancelled => {
             finish(ctx, &shop, order)?;
+            count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
             emit(
                 ctx,
                 &shop,
@@ -511,6 +534,7 @@ fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, D
         }
         OrderState::TimedOut => {
             finish(ctx, &shop, order)?;
+            count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
             emit(ctx, &shop, kind::ORDER_TIMEOUT, Some(order), json!({ "cause": order.timeout_cause, "order": view }));
             emit(ctx, &shop, kind::ORDER_FINISHED, Some(order), json!({ "state": "timed_out" }));
         }
@@ -608,6 +632,37 @@ fn view_of<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, Domain
         .filter(|o| o.state == OrderState::Queued && o.number.is_some() && o.number < order.number)
         .count() as u32;
     Ok(current.view(ctx.now_ms, Some(ahead + 1)))
+}
+
+/// Every order of a business day (archived, recently finished and open), by number then creation.
+pub fn day_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str) -> Result<Vec<Order>, DomainError> {
+    let mut found: BTreeMap<String, Order> = BTreeMap::new();
+    if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(shop, day))? {
+        found.extend(archive.data.into_iter().map(|o| (o.id.clone(), o)));
+    }
+    let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
+    let (finished, _) = read::<FinishedSet>(ctx.kv, &shop.key("finished"))?.ok_or_else(shop_missing(shop))?;
+    let live = open.data.orders.iter().map(|e| &e.id).chain(finished.data.orders.iter().map(|e| &e.id));
+    for id in live {
+        if let Some(order) = read_order(ctx, id)? {
+            if order.day == day {
+                found.insert(order.id.clone(), order.at(ctx.now_ms));
+            }
+        }
+    }
+    let mut orders: Vec<Order> = found.into_values().collect();
+    orders.sort_by_key(|o| (o.number.is_none(), o.number, o.created_ms));
+    Ok(orders)
+}
+
+/// The number of orders open in a shop now (the Prometheus gauge).
+pub fn open_count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u64, DomainError> {
+    Ok(open_orders(ctx, shop)?.iter().filter(|o| o.state.is_open()).count() as u64)
+}
+
+/// The business day of a shop now.
+pub fn current_day<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<String, DomainError> {
+    Ok(today(&load_ready_shop(ctx.kv, shop)?.config, ctx.now_ms))
 }
 
 /// The shop's open orders as they stand now (reads each one: at most `maxOpenOrders`).
@@ -992,7 +1047,8 @@ mod tests {
                 kind::WAITING_COMPLETION,
                 kind::MAKE_ORDER,
                 kind::ORDER_COMPLETED,
-                kind::ORDER_FINISHED
+                kind::ORDER_FINISHED,
+                kind::DRINK_AVERAGE_TIME
             ]
         );
         // Capacity and the customer's slot are free again.
@@ -1021,6 +1077,45 @@ mod tests {
         assert!(later.ready.is_empty(), "ready orders leave the board after 10 minutes");
         let wait = wait_estimate(&ctx(&kv, T0 + 64_000), &ShopId::main()).unwrap();
         assert_eq!((wait.queued, wait.seconds_per_order, wait.estimated_wait_seconds), (1, 60, 120));
+    }
+
+    #[test]
+    fn metrics_follow_a_scripted_day_exactly() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |c| {
+            c.drinks_per_code = 100;
+            c.max_open_orders = 100;
+            c.customer_timeout_seconds = 10;
+        });
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let id = redeem_as(&kv, T0, &format!("c{i}")).unwrap().order.id;
+            if i < 10 {
+                let drink =
+                    if i % 2 == 0 { latte() } else { serde_json::from_str(r#"{"drinkId":"espresso"}"#).unwrap() };
+                submit_drink(&ctx(&kv, T0 + 1_000), &id, &format!("c{i}"), &drink).unwrap();
+            }
+            ids.push(id);
+        }
+        for (i, id) in ids.iter().enumerate().take(6) {
+            staff_action(&ctx(&kv, T0 + 2_000), id, StaffAction::Claim, &format!("b{}", i % 2), false).unwrap();
+            staff_action(&ctx(&kv, T0 + 62_000), id, StaffAction::Complete, &format!("b{}", i % 2), false).unwrap();
+        }
+        cancel_by_customer(&ctx(&kv, T0 + 3_000), &ids[6], "c6").unwrap();
+        staff_action(&ctx(&kv, T0 + 3_000), &ids[7], StaffAction::Cancel, "b0", false).unwrap();
+        sweep(&ctx(&kv, T0 + 20_000)).unwrap(); // c10 and c11 never chose: customer timeouts
+        let day = business_day(T0, 0, 300);
+        let m = metrics::day_metrics(&kv, &ShopId::main(), &day).unwrap();
+        assert_eq!((m.started, m.submitted, m.completed), (12, 10, 6));
+        assert_eq!((m.cancelled_customer, m.cancelled_barista, m.timed_out_customer), (1, 1, 2));
+        assert_eq!(m.drinks.get("latte"), Some(&5));
+        assert_eq!(m.drinks.get("espresso"), Some(&5));
+        assert_eq!(m.options.get("milk.oat"), Some(&5));
+        assert_eq!(m.baristas.get("b0"), Some(&3));
+        assert_eq!(m.per_hour.iter().sum::<u64>(), 10);
+        assert_eq!((m.wait.count, m.wait.max, m.claim_to_complete.max), (6, 61, 60));
+        assert_eq!(metrics::drink_average(&m, "latte"), Some(60));
+        assert!(event_kinds(&kv).contains(&kind::DRINK_AVERAGE_TIME.to_string()));
     }
 
     #[test]

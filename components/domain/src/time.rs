@@ -15,6 +15,12 @@ pub fn business_day(ms: i64, utc_offset_minutes: i32, day_start_minutes: u32) ->
     local.format("%Y-%m-%d").to_string()
 }
 
+/// The hour of the business day (0 = the hour the day starts) a moment falls in.
+pub fn business_hour(ms: i64, utc_offset_minutes: i32, day_start_minutes: u32) -> usize {
+    let minutes = ms.div_euclid(60_000) + utc_offset_minutes as i64 - day_start_minutes as i64;
+    (minutes.rem_euclid(24 * 60) / 60) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +42,12 @@ mod tests {
         assert_eq!(business_day(ms("2026-11-22T08:00:00Z"), -180, 300), "2026-11-22");
         assert_eq!(business_day(ms("2026-11-23T02:00:00Z"), -180, 300), "2026-11-22");
         assert_eq!(business_day(ms("2026-11-22T04:59:00Z"), 0, 300), "2026-11-21");
+    }
+
+    #[test]
+    fn business_hours_count_from_the_day_start() {
+        assert_eq!(business_hour(ms("2026-11-22T08:00:00Z"), -180, 300), 0);
+        assert_eq!(business_hour(ms("2026-11-22T10:59:00Z"), -180, 300), 2);
+        assert_eq!(business_hour(ms("2026-11-23T07:59:00Z"), -180, 300), 23);
     }
 }

@@ -1,0 +1,319 @@
+//! Business metrics per shop and business day, kept in one record per day and
+//! updated atomically (compare-and-swap) as each order moves — no scans.
+//!
+//! Keys owned here:
+//! - `shop/{shop}/metrics/{day}`       JSON `Versioned<DayMetrics>`
+//! - `shop/{shop}/metrics/{day}/init`  counter: elects the creator of the day's record
+
+use crate::atomic::{read, update, Decision, Versioned};
+use crate::error::DomainError;
+use crate::kv::KeyValue;
+use crate::order::{Canceller, Order, TimeoutCause};
+use crate::shop::ShopId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Upper bounds (seconds) of the wait-time histogram buckets; the last bucket is unbounded.
+pub const BUCKETS: [u32; 14] = [15, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800];
+/// Completions per drink kept for its rolling average (the reference averages the last 10).
+pub const RECENT_PER_DRINK: usize = 10;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Histogram {
+    /// Observations per bucket of [`BUCKETS`], plus one for "more".
+    pub buckets: Vec<u64>,
+    pub count: u64,
+    pub sum: u64,
+    pub max: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, seconds: u64) {
+        if self.buckets.len() != BUCKETS.len() + 1 {
+            self.buckets = vec![0; BUCKETS.len() + 1];
+        }
+        let at = BUCKETS.iter().position(|b| seconds <= *b as u64).unwrap_or(BUCKETS.len());
+        self.buckets[at] += 1;
+        self.count += 1;
+        self.sum += seconds;
+        self.max = self.max.max(seconds);
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (capped by the maximum seen).
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let rank = (q * self.count as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return BUCKETS.get(i).map(|b| (*b as u64).min(self.max)).unwrap_or(self.max);
+            }
+        }
+        self.max
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayMetrics {
+    pub started: u64,
+    pub submitted: u64,
+    pub completed: u64,
+    pub cancelled_customer: u64,
+    pub cancelled_barista: u64,
+    pub cancelled_admin: u64,
+    pub timed_out_customer: u64,
+    pub timed_out_barista: u64,
+    pub drinks: BTreeMap<String, u64>,
+    /// `group.option` → count.
+    pub options: BTreeMap<String, u64>,
+    /// Submissions per hour of the business day (index 0 = the hour the day starts).
+    pub per_hour: Vec<u64>,
+    pub baristas: BTreeMap<String, u64>,
+    /// Submission to completion.
+    pub wait: Histogram,
+    /// Claim to completion.
+    pub claim_to_complete: Histogram,
+    /// The last completions' claim-to-complete seconds per drink, newest last.
+    pub recent_by_drink: BTreeMap<String, Vec<u64>>,
+}
+
+/// What happened to an order, for the metrics.
+pub enum Happened<'a> {
+    Started,
+    Submitted { order: &'a Order, hour: usize },
+    Finished(&'a Order),
+}
+
+fn key(shop: &ShopId, day: &str) -> String {
+    format!("shop/{shop}/metrics/{day}")
+}
+
+/// Applies one change to the day's record, creating it on first use.
+pub fn record(kv: &impl KeyValue, shop: &ShopId, day: &str, writer: &str, what: Happened) -> Result<(), DomainError> {
+    ensure_day(kv, shop, day)?;
+    let missing = || DomainError::refused("metrics_not_ready", 503, "the day's metrics are being set up");
+    update(kv, &key(shop, day), writer, missing, |m: &DayMetrics| {
+        let mut next = m.clone();
+        apply(&mut next, &what);
+        Ok(Decision::Write(next, ()))
+    })
+}
+
+/// The pure part: how one change moves the figures.
+pub fn apply(m: &mut DayMetrics, what: &Happened) {
+    match what {
+        Happened::Started => m.started += 1,
+        Happened::Submitted { order, hour } => {
+            m.submitted += 1;
+            if let Some(drink) = &order.drink {
+                *m.drinks.entry(drink.id.clone()).or_default() += 1;
+                for option in &drink.options {
+                    *m.options.entry(format!("{}.{}", option.group_id, option.option_id)).or_default() += 1;
+                }
+            }
+            if m.per_hour.len() != 24 {
+                m.per_hour = vec![0; 24];
+            }
+            m.per_hour[hour % 24] += 1;
+        }
+        Happened::Finished(order) => match order.state {
+            crate::order::OrderState::Completed => {
+                m.completed += 1;
+                if let Some(barista) = &order.barista_id {
+                    *m.baristas.entry(barista.clone()).or_default() += 1;
+                }
+                let done = order.finished_ms.unwrap_or_default();
+                if let Some(submitted) = order.submitted_ms {
+                    m.wait.observe(((done - submitted).max(0) / 1000) as u64);
+                }
+                if let Some(claimed) = order.claimed_ms {
+                    let seconds = ((done - claimed).max(0) / 1000) as u64;
+                    m.claim_to_complete.observe(seconds);
+                    if let Some(drink) = &order.drink {
+                        let recent = m.recent_by_drink.entry(drink.id.clone()).or_default();
+                        recent.push(seconds);
+                        if recent.len() > RECENT_PER_DRINK {
+                            recent.remove(0);
+                        }
+                    }
+                }
+            }
+            crate::order::OrderState::Cancelled => match order.cancelled_by {
+                Some(Canceller::Customer) => m.cancelled_customer += 1,
+                Some(Canceller::Barista) => m.cancelled_barista += 1,
+                Some(Canceller::Admin) | None => m.cancelled_admin += 1,
+            },
+            crate::order::OrderState::TimedOut => match order.timeout_cause {
+                Some(TimeoutCause::Customer) => m.timed_out_customer += 1,
+                _ => m.timed_out_barista += 1,
+            },
+            _ => {}
+        },
+    }
+}
+
+/// The rolling average (seconds) of a drink's last completions, if any.
+pub fn drink_average(m: &DayMetrics, drink: &str) -> Option<u64> {
+    let recent = m.recent_by_drink.get(drink).filter(|r| !r.is_empty())?;
+    Some(recent.iter().sum::<u64>() / recent.len() as u64)
+}
+
+fn ensure_day(kv: &impl KeyValue, shop: &ShopId, day: &str) -> Result<(), DomainError> {
+    let key = key(shop, day);
+    if kv.get(&key)?.is_some() {
+        return Ok(());
+    }
+    if kv.increment(&format!("{key}/init"), 1)? == 1 {
+        kv.set(&key, &Versioned::first(DayMetrics::default()).to_bytes())?;
+        return Ok(());
+    }
+    // The elected creator is writing it right now.
+    for _ in 0..10_000 {
+        if kv.get(&key)?.is_some() {
+            return Ok(());
+        }
+    }
+    Err(DomainError::refused("metrics_not_ready", 503, "the day's metrics are being set up"))
+}
+
+/// The day's figures (zeros for a day without orders).
+pub fn day_metrics(kv: &impl KeyValue, shop: &ShopId, day: &str) -> Result<DayMetrics, DomainError> {
+    Ok(read::<DayMetrics>(kv, &key(shop, day))?.map(|(r, _)| r.data).unwrap_or_default())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub max: u64,
+}
+
+fn summary(h: &Histogram) -> Summary {
+    Summary { count: h.count, p50: h.quantile(0.5), p90: h.quantile(0.9), max: h.max }
+}
+
+/// `GET /api/shops/:shop/metrics` (DESIGN §6).
+pub fn view(shop: &ShopId, day: &str, m: &DayMetrics) -> serde_json::Value {
+    let per_hour = if m.per_hour.len() == 24 { m.per_hour.clone() } else { vec![0; 24] };
+    let averages: BTreeMap<&String, u64> =
+        m.recent_by_drink.keys().filter_map(|d| drink_average(m, d).map(|a| (d, a))).collect();
+    serde_json::json!({
+        "shopId": shop,
+        "day": day,
+        "orders": {
+            "started": m.started,
+            "submitted": m.submitted,
+            "completed": m.completed,
+            "cancelled": { "customer": m.cancelled_customer, "barista": m.cancelled_barista, "admin": m.cancelled_admin },
+            "timedOut": { "customer": m.timed_out_customer, "barista": m.timed_out_barista },
+        },
+        "drinks": m.drinks,
+        "options": m.options,
+        "perHour": per_hour,
+        "baristas": m.baristas,
+        "waitSeconds": summary(&m.wait),
+        "claimToCompleteSeconds": summary(&m.claim_to_complete),
+        "drinkAverageSeconds": averages,
+    })
+}
+
+/// Prometheus text exposition of the given shops' figures for their current day.
+pub fn prometheus(shops: &[(ShopId, DayMetrics, u64)]) -> String {
+    let mut out = String::new();
+    out.push_str("# HELP spinpresso_orders_total Orders of the current business day by outcome.\n");
+    out.push_str("# TYPE spinpresso_orders_total counter\n");
+    for (shop, m, _) in shops {
+        let outcomes = [
+            ("started", m.started),
+            ("submitted", m.submitted),
+            ("completed", m.completed),
+            ("cancelled_customer", m.cancelled_customer),
+            ("cancelled_barista", m.cancelled_barista),
+            ("cancelled_admin", m.cancelled_admin),
+            ("timed_out_customer", m.timed_out_customer),
+            ("timed_out_barista", m.timed_out_barista),
+        ];
+        for (outcome, n) in outcomes {
+            out.push_str(&format!("spinpresso_orders_total{{shop=\"{shop}\",outcome=\"{outcome}\"}} {n}\n"));
+        }
+    }
+    out.push_str("# HELP spinpresso_drinks_total Drinks submitted in the current business day by drink.\n");
+    out.push_str("# TYPE spinpresso_drinks_total counter\n");
+    for (shop, m, _) in shops {
+        for (drink, n) in &m.drinks {
+            out.push_str(&format!("spinpresso_drinks_total{{shop=\"{shop}\",drink=\"{drink}\"}} {n}\n"));
+        }
+    }
+    out.push_str("# HELP spinpresso_wait_seconds Time from submission to completion.\n");
+    out.push_str("# TYPE spinpresso_wait_seconds histogram\n");
+    for (shop, m, _) in shops {
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += m.wait.buckets.get(i).copied().unwrap_or(0);
+            out.push_str(&format!("spinpresso_wait_seconds_bucket{{shop=\"{shop}\",le=\"{bound}\"}} {cumulative}\n"));
+        }
+        out.push_str(&format!("spinpresso_wait_seconds_bucket{{shop=\"{shop}\",le=\"+Inf\"}} {}\n", m.wait.count));
+        out.push_str(&format!("spinpresso_wait_seconds_sum{{shop=\"{shop}\"}} {}\n", m.wait.sum));
+        out.push_str(&format!("spinpresso_wait_seconds_count{{shop=\"{shop}\"}} {}\n", m.wait.count));
+    }
+    out.push_str("# HELP spinpresso_open_orders Orders open now.\n");
+    out.push_str("# TYPE spinpresso_open_orders gauge\n");
+    for (shop, _, open) in shops {
+        out.push_str(&format!("spinpresso_open_orders{{shop=\"{shop}\"}} {open}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_come_from_the_buckets() {
+        let mut h = Histogram::default();
+        for s in [10, 20, 40, 50, 100, 100, 200, 200, 250, 1000] {
+            h.observe(s);
+        }
+        assert_eq!((h.count, h.sum, h.max), (10, 1970, 1000));
+        assert_eq!(h.quantile(0.5), 120);
+        assert_eq!(h.quantile(0.9), 300);
+        assert_eq!(h.quantile(1.0), 1000);
+        assert_eq!(Histogram::default().quantile(0.5), 0);
+    }
+
+    #[test]
+    fn the_rolling_average_keeps_the_last_ten() {
+        let mut m = DayMetrics::default();
+        m.recent_by_drink.insert("latte".into(), vec![]);
+        for s in 1..=12 {
+            let recent = m.recent_by_drink.get_mut("latte").unwrap();
+            recent.push(s * 10);
+            if recent.len() > RECENT_PER_DRINK {
+                recent.remove(0);
+            }
+        }
+        assert_eq!(drink_average(&m, "latte"), Some(75));
+        assert_eq!(drink_average(&m, "mocha"), None);
+    }
+
+    #[test]
+    fn prometheus_text_has_help_type_and_labels() {
+        let mut m = DayMetrics { started: 3, completed: 2, ..Default::default() };
+        m.drinks.insert("latte".into(), 2);
+        m.wait.observe(70);
+        let text = prometheus(&[(ShopId::main(), m, 1)]);
+        assert!(text.contains("# TYPE spinpresso_orders_total counter\n"));
+        assert!(text.contains("spinpresso_orders_total{shop=\"main\",outcome=\"completed\"} 2\n"));
+        assert!(text.contains("spinpresso_drinks_total{shop=\"main\",drink=\"latte\"} 2\n"));
+        assert!(text.contains("spinpresso_wait_seconds_bucket{shop=\"main\",le=\"60\"} 0\n"));
+        assert!(text.contains("spinpresso_wait_seconds_bucket{shop=\"main\",le=\"90\"} 1\n"));
+        assert!(text.contains("spinpresso_open_orders{shop=\"main\"} 1\n"));
+    }
+}

@@ -1,0 +1,147 @@
+//! The `metrics` component: a shop's figures per business day (JSON, admin),
+//! every shop's figures for Prometheus (`/metrics`), and a day's orders as CSV.
+
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+use spinpresso_adapter::flows::Env;
+use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::request;
+use spinpresso_domain::auth::{constant_time_eq, Role};
+use spinpresso_domain::lifecycle;
+use spinpresso_domain::metrics;
+use spinpresso_domain::order::Order;
+use spinpresso_domain::shop::{list_shops, ShopId};
+use spinpresso_domain::time::rfc3339;
+use spinpresso_domain::DomainError;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::respond(match (component_route(&req), req.method()) {
+        ("/api/shops/:shop/metrics", Method::Get) => day_metrics(&req),
+        ("/api/shops/:shop/orders.csv", Method::Get) => orders_csv(&req),
+        ("/metrics", Method::Get) => prometheus(&req),
+        ("/api/shops/:shop/metrics" | "/api/shops/:shop/orders.csv" | "/metrics", _) => {
+            http::route_methods(&[Method::Get])
+        }
+        _ => Ok(http::not_found()),
+    })
+}
+
+/// The `day` query parameter, checked; default: the shop's current business day.
+fn day_of(req: &Request, env: &Env, shop: &ShopId) -> Result<String, DomainError> {
+    match request::query_param(req, "day") {
+        Some(day) => {
+            let valid = day.len() == 10 && chrono_like_date(&day);
+            if valid {
+                Ok(day)
+            } else {
+                Err(DomainError::invalid("invalid_day", format!("`day` must be a date like 2026-11-22, got `{day}`")))
+            }
+        }
+        None => lifecycle::current_day(&env.ctx(), shop),
+    }
+}
+
+/// `YYYY-MM-DD` with plausible numbers.
+fn chrono_like_date(day: &str) -> bool {
+    let parts: Vec<&str> = day.split('-').collect();
+    matches!(parts.as_slice(), [y, m, d]
+        if y.len() == 4 && y.parse::<u32>().is_ok()
+        && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
+        && d.parse::<u32>().is_ok_and(|d| (1..=31).contains(&d)))
+}
+
+/// `GET /api/shops/:shop/metrics?day=YYYY-MM-DD` (admin).
+fn day_metrics(req: &Request) -> Result<Response, DomainError> {
+    let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
+    let env = Env::open()?;
+    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    let day = day_of(req, &env, &shop)?;
+    let figures = metrics::day_metrics(&env.kv, &shop, &day)?;
+    Ok(http::json(200, &metrics::view(&shop, &day, &figures)))
+}
+
+/// `GET /metrics`: Prometheus text for every shop's current day. Scrapers
+/// authenticate with the `sweeper_token` (a machine credential) or an admin token.
+fn prometheus(req: &Request) -> Result<Response, DomainError> {
+    let env = Env::open()?;
+    let bearer = req.header("authorization").and_then(|v| v.as_str()).and_then(|h| h.strip_prefix("Bearer "));
+    let machine = bearer.is_some_and(|t| constant_time_eq(t.trim().as_bytes(), env.secrets.sweeper_token.as_bytes()));
+    if !machine {
+        request::authorize(req, &env.secrets, Role::Admin, None, env.now_ms)?;
+    }
+    let mut shops = Vec::new();
+    for shop in list_shops(&env.kv)? {
+        let day = lifecycle::current_day(&env.ctx(), &shop)?;
+        let figures = metrics::day_metrics(&env.kv, &shop, &day)?;
+        let open = lifecycle::open_count(&env.ctx(), &shop)?;
+        shops.push((shop, figures, open));
+    }
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .header("cache-control", "no-store")
+        .body(metrics::prometheus(&shops))
+        .build())
+}
+
+/// `GET /api/shops/:shop/orders.csv?day=YYYY-MM-DD` (admin): one row per order.
+fn orders_csv(req: &Request) -> Result<Response, DomainError> {
+    let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
+    let env = Env::open()?;
+    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    let day = day_of(req, &env, &shop)?;
+    let orders = lifecycle::day_orders(&env.ctx(), &shop, &day)?;
+    let body = to_csv(&orders).map_err(|e| DomainError::invalid("csv", e.to_string()))?;
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "text/csv; charset=utf-8")
+        .header("content-disposition", format!("attachment; filename=\"spinpresso-{shop}-{day}.csv\""))
+        .header("cache-control", "no-store")
+        .body(body)
+        .build())
+}
+
+const COLUMNS: [&str; 14] = [
+    "number",
+    "id",
+    "state",
+    "drink",
+    "options",
+    "displayName",
+    "createdAt",
+    "submittedAt",
+    "claimedAt",
+    "finishedAt",
+    "baristaId",
+    "cancelledBy",
+    "timeoutCause",
+    "robot",
+];
+
+fn to_csv(orders: &[Order]) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(COLUMNS)?;
+    let text = |v: Option<String>| v.unwrap_or_default();
+    for o in orders {
+        let options =
+            o.drink.as_ref().map(|d| d.options.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join("; "));
+        writer.write_record([
+            text(o.number.map(|n| n.to_string())),
+            o.id.clone(),
+            o.state.as_str().to_string(),
+            text(o.drink.as_ref().map(|d| d.name.clone())),
+            text(options),
+            text(o.display_name.clone()),
+            rfc3339(o.created_ms),
+            text(o.submitted_ms.map(rfc3339)),
+            text(o.claimed_ms.map(rfc3339)),
+            text(o.finished_ms.map(rfc3339)),
+            text(o.barista_id.clone()),
+            text(o.cancelled_by.map(|c| format!("{c:?}").to_lowercase())),
+            text(o.timeout_cause.map(|c| format!("{c:?}").to_lowercase())),
+            o.robot.to_string(),
+        ])?;
+    }
+    writer.into_inner().map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))
+}

@@ -1,0 +1,191 @@
+// Shared helpers for the browser tests: start the real host, drive the API, launch Chromium.
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const ARTIFACTS = join(ROOT, "target/browser-artifacts");
+export const PINS = { admin: "9999", barista: "1234", display: "0000" };
+
+/** A TCP port that was free a moment ago. */
+export function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+/**
+ * Starts `spinpresso-host up` on `port` (0 = any) with a fresh (or the given) kv directory.
+ * Returns {url, kvDir, stop(), restart()}.
+ */
+export async function startHost({ port = 0, kvDir = mkdtempSync(join(tmpdir(), "spinpresso-browser-")) } = {}) {
+  const host = { kvDir, url: null, child: null, log: [] };
+  host.start = async () => {
+    const child = spawn(
+      join(ROOT, "target/release/spinpresso-host"),
+      ["up", "--from", join(ROOT, "spin.toml"), "--listen", `127.0.0.1:${port}`, "--kv-file", join(kvDir, "kv.db"), "--sweep-every", "1"],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    host.child = child;
+    child.stderr.on("data", (chunk) => host.log.push(String(chunk)));
+    host.url = await new Promise((done, fail) => {
+      let buffer = "";
+      const timer = setTimeout(() => fail(new Error(`host did not start:\n${host.log.join("")}${buffer}`)), 30_000);
+      child.stdout.on("data", (chunk) => {
+        buffer += chunk;
+        host.log.push(String(chunk));
+        const match = buffer.match(/\[host\] serving (http:\/\/\S+)/);
+        if (match) {
+          clearTimeout(timer);
+          done(match[1]);
+        }
+      });
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        fail(new Error(`host exited with ${code}:\n${host.log.join("")}`));
+      });
+    });
+    child.removeAllListeners("exit");
+    return host.url;
+  };
+  host.stop = async () => {
+    const child = host.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise((done) => {
+      child.once("exit", done);
+      child.kill("SIGTERM");
+      setTimeout(() => child.exitCode === null && child.kill("SIGKILL"), 5_000).unref();
+    });
+  };
+  host.restart = async () => {
+    await host.stop();
+    return host.start();
+  };
+  await host.start();
+  return host;
+}
+
+/** A tiny API client with a bearer token. */
+export function client(base, token = null) {
+  const call = async (method, path, body) => {
+    const headers = { Accept: "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (method !== "GET") headers["Content-Type"] = "application/json";
+    const response = await fetch(base + path, { method, headers, body: method === "GET" ? undefined : JSON.stringify(body ?? {}) });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = new Error(`${method} ${path} → ${response.status} ${JSON.stringify(data)}`);
+      error.status = response.status;
+      error.code = data?.error?.code;
+      throw error;
+    }
+    return data;
+  };
+  return {
+    get: (path) => call("GET", path),
+    post: (path, body) => call("POST", path, body),
+    put: (path, body) => call("PUT", path, body),
+  };
+}
+
+export async function staff(base, role) {
+  const { token } = await client(base).post("/api/staff/login", { pin: PINS[role] });
+  return client(base, token);
+}
+
+export async function customer(base) {
+  const { token } = await client(base).post("/api/session", {});
+  return client(base, token);
+}
+
+/** Opens the shop (admin) and applies `config` (partial). */
+export async function openShop(base, config = {}, shop = "main") {
+  const admin = await staff(base, "admin");
+  if (Object.keys(config).length) await admin.put(`/api/shops/${shop}/config`, config);
+  await admin.post(`/api/shops/${shop}/open`, {});
+  return admin;
+}
+
+/** The current QR code as the display sees it: {code, url, slot, slotEndsAt, tokensLeft}. */
+export async function currentQr(base, shop = "main") {
+  return (await staff(base, "display")).get(`/api/shops/${shop}/qr`);
+}
+
+/** A whole order through the API (for boards that need content): returns the queued order. */
+export async function placeOrder(base, { drinkId = "latte", options = { size: "regular", milk: "whole" }, displayName } = {}) {
+  const me = await customer(base);
+  const { code } = await currentQr(base);
+  const body = { code };
+  if (displayName) body.displayName = displayName;
+  const order = await me.post("/api/shops/main/orders", body);
+  return me.put(`/api/orders/${order.id}/drink`, { drinkId, options });
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** A page in a new context (own cookies and storage); `phone` = 360×740 touch. */
+export async function newPage(browser, { phone = false, viewport, locale = "en-US" } = {}) {
+  const context = await browser.newContext({
+    viewport: viewport ?? (phone ? { width: 360, height: 740 } : { width: 1280, height: 800 }),
+    hasTouch: phone,
+    isMobile: phone,
+    locale,
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  page.on("pageerror", (error) => console.error(`[page error] ${error.message}`));
+  return page;
+}
+
+export async function signIn(page, base, app, role) {
+  await page.goto(`${base}/${app}/`);
+  await page.fill("#pin", PINS[role]);
+  await page.click("form.signin button[type=submit]");
+}
+
+/** Marks the page so a test can check later that it was never reloaded. */
+export async function markPage(page) {
+  await page.evaluate(() => {
+    window.__notReloaded = true;
+  });
+}
+
+export async function assertNotReloaded(page) {
+  if (!(await page.evaluate(() => window.__notReloaded === true))) throw new Error(`${page.url()} was reloaded`);
+}
+
+export function artifactsDir() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return ARTIFACTS;
+}
+
+/** Polls `check` until it returns a truthy value (or throws after `timeout` ms). */
+export async function eventually(check, { timeout = 15_000, interval = 200, message = "condition" } = {}) {
+  const until = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${message}${last ? `: ${last.message}` : ""}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
