@@ -31,3 +31,16 @@ cargo clippy --target wasm32-wasip2 "${packages[@]}" -- -D warnings
 step "unit and end-to-end tests"
 # Release, so the tests reuse the host's optimized dependencies.
 cargo test --release --workspace "${excludes[@]}"
+
+step "browser tests (headless Chromium)"
+if [ ! -x /usr/bin/chromium ]; then
+  # Debian's Chromium; browsers downloaded by test tools cannot be fetched here.
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "The browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)." >&2
+    exit 1
+  fi
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+node --test tests/browser/

@@ -74,7 +74,8 @@ async fn up(args: UpArgs) -> Result<()> {
         );
     }
     println!("[host] application `{}`", manifest.name);
-    let cache_dir = app_dir.join(".spin").join("wasmtime-cache");
+    // wasmtime wants an absolute cache path.
+    let cache_dir = std::path::absolute(app_dir.join(".spin").join("wasmtime-cache"))?;
     let engine = engine::new_engine(Some(&cache_dir))?;
     let app = Arc::new(server::App::load(manifest, &engine, kv, variables)?);
 
