@@ -66,6 +66,11 @@ test("screenshots of each app at phone and TV sizes", async () => {
     const display = await newPage(browser, { viewport });
     await signIn(display, host.url, "display", "display");
     await display.locator("img[data-testid=qr-image]").waitFor();
+    // The QR image really renders (an SVG the browser could decode), not just its element.
+    await display.waitForFunction(() => {
+      const img = document.querySelector("img[data-testid=qr-image]");
+      return img && img.complete && img.naturalWidth > 0;
+    });
     await display.screenshot({ path: join(dir, `display-${size}.png`), fullPage: size === "phone" });
 
     const tablet = await newPage(browser, { viewport });
