@@ -936,7 +936,7 @@ fn archive_finished<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u32, Dom
     Ok(ids.len() as u32)
 }
 
-/// QR quota counters of past slots, and archives and day counters older than a week.
+/// QR quota counters of past slots, and archives, day counters and metrics older than a week.
 fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) -> Result<u32, DomainError> {
     let current = qr::slot_at(ctx.now_ms / 1000, config.code_rotation_seconds);
     for back in 2..14 {
@@ -947,7 +947,15 @@ fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) 
     let mut dropped = 0;
     for back in ARCHIVE_DAYS_KEPT..ARCHIVE_DAYS_KEPT + 3 {
         let day = business_day(ctx.now_ms - back * 86_400_000, 0, 0);
-        for key in [archive_key(shop, &day), format!("{}/init", archive_key(shop, &day)), number_key(shop, &day)] {
+        let metrics_key = format!("shop/{shop}/metrics/{day}");
+        let old_keys = [
+            archive_key(shop, &day),
+            format!("{}/init", archive_key(shop, &day)),
+            number_key(shop, &day),
+            format!("{metrics_key}/init"),
+            metrics_key,
+        ];
+        for key in old_keys {
             if ctx.kv.get(&key)?.is_some() {
                 ctx.kv.delete(&key)?;
                 dropped += 1;
