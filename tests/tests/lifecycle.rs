@@ -84,6 +84,11 @@ fn the_happy_path_from_open_shop_to_pickup() {
     let mine = customer.get(&format!("/api/orders/{id}")).json();
     assert_eq!((mine["state"].as_str(), mine["number"].as_u64()), (Some("completed"), Some(1)));
     assert_eq!(customer.get("/api/me/orders").json()["orders"][0]["id"], id.as_str());
+    let journey = customer.get(&format!("/api/orders/{id}/journey")).json();
+    let steps: Vec<&str> = journey["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(steps.first(), Some(&"Validator.NewOrder"));
+    assert_eq!(steps.len(), 6, "every event of the order: {steps:?}");
+    assert_eq!(Caller::customer(&host).get(&format!("/api/orders/{id}/journey")).status, 403);
     let types = event_types(&admin);
     let lifecycle: Vec<&str> =
         types.iter().map(String::as_str).filter(|t| *t != "ConfigService.ConfigChanged").collect();

@@ -755,6 +755,66 @@ fn find_archived<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, D
     Ok(None)
 }
 
+// ---------------------------------------------------------------- journey
+
+/// One step of an order's journey.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JourneyStep {
+    /// The event's id in the shop's log; `None` for a step rebuilt from the
+    /// order's timestamps because its event was already trimmed from the log.
+    pub id: Option<u64>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub time: String,
+    pub data: serde_json::Value,
+}
+
+/// `GET /api/orders/:id/journey`: every event of the order, in order.
+pub fn journey<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: Option<&str>) -> Result<Vec<JourneyStep>, DomainError> {
+    let order = get_order(ctx, id, customer)?;
+    let shop = ShopId::parse(&order.shop_id)?;
+    let logged = events::read_after(ctx.kv, &shop, 0, (events::PAGE_SIZE * events::PAGES) as usize, ctx.now_ms)?;
+    let mut steps: Vec<JourneyStep> = logged
+        .events
+        .into_iter()
+        .filter(|e| e.order_id.as_deref() == Some(id))
+        .map(|e| JourneyStep { id: Some(e.id), kind: e.kind, time: e.time, data: e.data })
+        .collect();
+    if steps.first().is_none_or(|s| s.kind != kind::NEW_ORDER) {
+        // The start was trimmed from the log: rebuild the steps the order's own timestamps prove.
+        let rebuilt = [
+            (Some(&order.created_at), kind::NEW_ORDER),
+            (order.submitted_at.as_ref(), kind::WAITING_COMPLETION),
+            (order.claimed_at.as_ref(), kind::MAKE_ORDER),
+            (
+                order.finished_at.as_ref(),
+                match order.state {
+                    OrderState::Completed => kind::ORDER_COMPLETED,
+                    OrderState::Cancelled => kind::ORDER_CANCELLED,
+                    _ => kind::ORDER_TIMEOUT,
+                },
+            ),
+        ];
+        let known: Vec<String> = steps.iter().map(|s| s.kind.clone()).collect();
+        let mut missing: Vec<JourneyStep> = rebuilt
+            .into_iter()
+            .filter_map(|(time, kind)| time.map(|t| (t.clone(), kind)))
+            .filter(|(_, kind)| !known.iter().any(|k| k == kind))
+            .map(|(time, kind)| JourneyStep {
+                id: None,
+                kind: kind.to_string(),
+                time,
+                data: json!({ "rebuilt": true }),
+            })
+            .collect();
+        missing.append(&mut steps);
+        missing.sort_by(|a, b| a.time.cmp(&b.time));
+        steps = missing;
+    }
+    Ok(steps)
+}
+
 // ---------------------------------------------------------------- board and wait
 
 /// Ready orders stay on the public board this long.
@@ -1124,6 +1184,33 @@ mod tests {
         assert_eq!((m.wait.count, m.wait.max, m.claim_to_complete.max), (6, 61, 60));
         assert_eq!(metrics::drink_average(&m, "latte"), Some(60));
         assert!(event_kinds(&kv).contains(&kind::DRINK_AVERAGE_TIME.to_string()));
+    }
+
+    #[test]
+    fn the_journey_lists_every_event_of_an_order_in_order() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let id = redeem_as(&kv, T0, "j").unwrap().order.id;
+        let other = redeem_as(&kv, T0, "k").unwrap().order.id;
+        submit_drink(&ctx(&kv, T0 + 1_000), &id, "j", &latte()).unwrap();
+        cancel_by_customer(&ctx(&kv, T0 + 1_500), &other, "k").unwrap();
+        staff_action(&ctx(&kv, T0 + 2_000), &id, StaffAction::Claim, "b", false).unwrap();
+        staff_action(&ctx(&kv, T0 + 3_000), &id, StaffAction::Complete, "b", false).unwrap();
+        let steps = journey(&ctx(&kv, T0 + 4_000), &id, Some("j")).unwrap();
+        let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                kind::NEW_ORDER,
+                kind::WORKFLOW_STARTED,
+                kind::WAITING_COMPLETION,
+                kind::MAKE_ORDER,
+                kind::ORDER_COMPLETED,
+                kind::ORDER_FINISHED
+            ]
+        );
+        assert!(steps.windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(journey(&ctx(&kv, T0 + 4_000), &id, Some("k")).unwrap_err().code(), "not_your_order");
     }
 
     #[test]

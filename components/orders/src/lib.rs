@@ -25,6 +25,8 @@ fn handle(req: Request) -> Response {
         ("/api/orders/:id/cancel", Method::Post) => cancel(&req),
         ("/api/orders/:id/cancel", _) => http::route_methods(&[Method::Post]),
         ("/api/orders/:id", Method::Get) => get_one(&req),
+        ("/api/orders/:id/journey", Method::Get) => journey(&req),
+        ("/api/orders/:id/journey", _) => http::route_methods(&[Method::Get]),
         ("/api/orders/:id", _) => http::route_methods(&[Method::Get]),
         ("/api/shops/:shop/board", Method::Get) => board(&req),
         ("/api/shops/:shop/wait", Method::Get) => wait(&req),
@@ -101,6 +103,16 @@ fn get_one(req: &Request) -> Result<Response, DomainError> {
     let caller = request::customer_or_staff(req, &env.secrets, env.now_ms)?;
     let owner = (caller.role == Role::Customer).then_some(caller.sub.as_str());
     Ok(http::json(200, &lifecycle::get_order(&env.ctx(), &id, owner)?))
+}
+
+/// `GET /api/orders/:id/journey`: the order's events in order (its customer or any staff member).
+fn journey(req: &Request) -> Result<Response, DomainError> {
+    let id = path_param(req, "id").unwrap_or_default().to_string();
+    let env = Env::open()?;
+    let caller = request::customer_or_staff(req, &env.secrets, env.now_ms)?;
+    let owner = (caller.role == Role::Customer).then_some(caller.sub.as_str());
+    let steps = lifecycle::journey(&env.ctx(), &id, owner)?;
+    Ok(http::json(200, &serde_json::json!({ "orderId": id, "events": steps })))
 }
 
 /// `GET /api/me/orders`: the customer's orders of today and yesterday, newest first.
