@@ -20,8 +20,8 @@ pub fn now_ms() -> i64 {
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    // WASI random never fails on a working host; zeros would still be unique enough for ids
-    // combined with the time, but a host without randomness is broken anyway.
+    // WASI random does not fail on a working host; without it ids would be
+    // guessable, so stopping (a 500 for this one request) is the safe answer.
     getrandom::fill(&mut bytes).expect("the host provides randomness");
     bytes
 }
