@@ -116,3 +116,49 @@ fn metrics_csv_and_prometheus_match_a_scripted_day() {
         assert_eq!(&row[column("createdAt")], order["createdAt"].as_str().unwrap());
     }
 }
+
+#[test]
+fn the_robot_runs_at_its_rate_stops_by_itself_and_leaves_consistent_metrics() {
+    let scratch = Scratch::new("robot");
+    let host = Host::start(&HostOptions::new("spin.toml", &scratch).args(&["--sweep-every", "1"]));
+    let admin = Caller::staff(&host, ADMIN_PIN);
+    assert_eq!(
+        admin.put("/api/shops/main/config", json!({ "drinksPerCode": 1000, "maxOpenOrders": 1000 })).status,
+        200
+    );
+    admin.post("/api/shops/main/open", json!({}));
+    let bad = admin.post("/api/shops/main/robot", json!({ "ordersPerMinute": 0, "durationSeconds": 20 }));
+    assert_eq!((bad.status, error_code(&bad).as_str()), (400, "invalid_robot"));
+    let settings = json!({ "ordersPerMinute": 120, "durationSeconds": 20, "baristaDelaySeconds": [1, 2], "cancelProbability": 0.2 });
+    let started = admin.post("/api/shops/main/robot", settings);
+    assert_eq!(started.status, 200, "{}", started.text());
+    assert_eq!(started.json()["running"], true);
+
+    std::thread::sleep(std::time::Duration::from_secs(21));
+    let robot = admin.get("/api/shops/main/robot").json();
+    assert_eq!(robot["running"], false, "it stopped by itself: {robot}");
+    let ordered = robot["startedOrders"].as_u64().unwrap();
+    assert!((35..=41).contains(&ordered), "about 120 a minute for 20 s: {ordered}");
+
+    // Its last orders finish within a few sweeps; none is left in a state it cannot leave.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let open = admin.get("/api/shops/main/orders").json()["orders"].as_array().unwrap().len();
+        if open == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{open} robot orders never finished");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let m = admin.get("/api/shops/main/metrics").json();
+    let o = &m["orders"];
+    let (started, submitted, completed) =
+        (o["started"].as_u64().unwrap(), o["submitted"].as_u64().unwrap(), o["completed"].as_u64().unwrap());
+    let cancelled = o["cancelled"]["customer"].as_u64().unwrap();
+    assert_eq!(started, ordered, "every robot order went through the same flow: {m}");
+    assert_eq!(submitted + cancelled, started, "{m}");
+    assert_eq!(completed, submitted, "{m}");
+    assert_eq!(m["drinks"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(), submitted);
+    let done = admin.get("/api/shops/main/orders?state=completed").json();
+    assert!(done["orders"].as_array().unwrap().iter().all(|o| o["robot"] == true));
+}

@@ -12,6 +12,7 @@ use spinpresso_domain::auth::Role;
 use spinpresso_domain::events::{self, kind, NewEvent};
 use spinpresso_domain::kv::KeyValue;
 use spinpresso_domain::menu::Drink;
+use spinpresso_domain::robot;
 use spinpresso_domain::shop::{self, load_shop, ConfigUpdate, ShopConfig, ShopId};
 use spinpresso_domain::DomainError;
 
@@ -26,6 +27,10 @@ fn handle(req: Request) -> Response {
         ("/api/shops/:shop/open", Method::Post) => set_open(&req, true),
         ("/api/shops/:shop/close", Method::Post) => set_open(&req, false),
         ("/api/shops/:shop/open" | "/api/shops/:shop/close", _) => http::route_methods(&[Method::Post]),
+        ("/api/shops/:shop/robot", Method::Get) => robot_status(&req),
+        ("/api/shops/:shop/robot", Method::Post) => robot_start(&req),
+        ("/api/shops/:shop/robot", Method::Delete) => robot_stop(&req),
+        ("/api/shops/:shop/robot", _) => http::route_methods(&[Method::Get, Method::Post, Method::Delete]),
         ("/api/shops", Method::Get) => list_shops(&req),
         ("/api/shops", Method::Post) => create_shop(&req),
         ("/api/shops", _) => http::route_methods(&[Method::Get, Method::Post]),
@@ -89,6 +94,31 @@ fn set_open(req: &Request, open: bool) -> Result<Response, DomainError> {
     request::authorize(req, &env.secrets, Role::Barista, Some(shop.as_str()), env.now_ms)?;
     shop::change_config(&env.kv, &shop, &env.writer, |config| Ok(ShopConfig { open, ..config.clone() }))?;
     config_changed(&env, &shop)
+}
+
+/// `GET /api/shops/:shop/robot` (admin): whether the robot runs, and its settings.
+fn robot_status(req: &Request) -> Result<Response, DomainError> {
+    let shop = shop_of(req)?;
+    let env = Env::open()?;
+    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    Ok(http::json(200, &robot::status(&env.kv, &shop)?))
+}
+
+/// `POST /api/shops/:shop/robot` (admin) `{ordersPerMinute, durationSeconds, baristaDelaySeconds?, cancelProbability?}`.
+fn robot_start(req: &Request) -> Result<Response, DomainError> {
+    let shop = shop_of(req)?;
+    let settings: robot::RobotSettings = request::json_body(req)?;
+    let env = Env::open()?;
+    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    Ok(http::json(200, &robot::start(&env.ctx(), &shop, &settings)?))
+}
+
+/// `DELETE /api/shops/:shop/robot` (admin): no new robot orders; its open ones are still finished.
+fn robot_stop(req: &Request) -> Result<Response, DomainError> {
+    let shop = shop_of(req)?;
+    let env = Env::open()?;
+    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    Ok(http::json(200, &robot::stop(&env.ctx(), &shop)?))
 }
 
 /// `GET /api/shops` (admin): every shop with its name and whether it is open.

@@ -14,6 +14,7 @@ pub mod menu;
 pub mod metrics;
 pub mod order;
 pub mod qr;
+pub mod robot;
 pub mod shop;
 pub mod streams;
 pub mod time;

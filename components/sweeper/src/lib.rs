@@ -7,9 +7,10 @@ use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route};
+use spinpresso_adapter::request;
 use spinpresso_domain::auth::constant_time_eq;
-use spinpresso_domain::lifecycle;
 use spinpresso_domain::DomainError;
+use spinpresso_domain::{lifecycle, robot, shop};
 
 #[http_component]
 fn handle(req: Request) -> Response {
@@ -34,5 +35,16 @@ fn sweep(req: &Request) -> Result<Response, DomainError> {
         });
     }
     let report = lifecycle::sweep(&env.ctx())?;
-    Ok(http::json(200, &report))
+    // The robot acts on the sweeper's schedule (a shop without a robot costs one read).
+    let mut random = || u64::from_le_bytes(request::random_bytes());
+    let mut robot_orders = 0;
+    for shop in shop::list_shops(&env.kv)? {
+        match robot::act(&env.ctx(), &shop, &mut random) {
+            Ok(started) => robot_orders += started,
+            Err(e) => eprintln!("robot of shop {shop}: {e}"),
+        }
+    }
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    body["robotOrders"] = serde_json::json!(robot_orders);
+    Ok(http::json(200, &body))
 }
