@@ -627,11 +627,53 @@ fn view_of<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, Domain
         return Ok(current.view(ctx.now_ms, None));
     }
     let shop = ShopId::parse(&order.shop_id)?;
-    let ahead = open_orders(ctx, &shop)?
+    let open = open_orders(ctx, &shop)?;
+    let ahead: Vec<&Order> = open
         .iter()
         .filter(|o| o.state == OrderState::Queued && o.number.is_some() && o.number < order.number)
-        .count() as u32;
-    Ok(current.view(ctx.now_ms, Some(ahead + 1)))
+        .collect();
+    let pace = Pace::of(ctx, &shop, &order.day, &open)?;
+    let work: u64 = ahead.iter().copied().chain([&current]).map(|o| pace.seconds_for(o)).sum();
+    let mut view = current.view(ctx.now_ms, Some(ahead.len() as u32 + 1));
+    view.estimated_wait_seconds = Some(pace.spread(work));
+    Ok(view)
+}
+
+/// How fast the baristas are going: per drink, from the day's recent completions.
+struct Pace {
+    metrics: metrics::DayMetrics,
+    /// Baristas making drinks now (at least one).
+    baristas: u64,
+}
+
+impl Pace {
+    fn of<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, open: &[Order]) -> Result<Self, DomainError> {
+        let mut making: Vec<&str> =
+            open.iter().filter(|o| o.state == OrderState::InProgress).filter_map(|o| o.barista_id.as_deref()).collect();
+        making.sort_unstable();
+        making.dedup();
+        Ok(Self { metrics: metrics::day_metrics(ctx.kv, shop, day)?, baristas: making.len().max(1) as u64 })
+    }
+
+    /// Seconds of barista work an order needs: its drink's recent average, else
+    /// the average over all drinks, else a default.
+    fn seconds_for(&self, order: &Order) -> u64 {
+        let drink = order.drink.as_ref().map(|d| d.id.as_str());
+        drink
+            .and_then(|d| metrics::drink_average(&self.metrics, d))
+            .or_else(|| self.overall())
+            .unwrap_or((DEFAULT_SERVICE_MS / 1000) as u64)
+    }
+
+    fn overall(&self) -> Option<u64> {
+        let all: Vec<u64> = self.metrics.recent_by_drink.values().flatten().copied().collect();
+        (!all.is_empty()).then(|| all.iter().sum::<u64>() / all.len() as u64)
+    }
+
+    /// Work shared by the baristas at the counter.
+    fn spread(&self, work_seconds: u64) -> u32 {
+        (work_seconds / self.baristas) as u32
+    }
 }
 
 /// Every order of a business day (archived, recently finished and open), by number then creation.
@@ -877,32 +919,24 @@ pub struct WaitEstimate {
     pub queued: u32,
     /// How long a new order would wait, from the recent pace of the baristas.
     pub estimated_wait_seconds: u32,
-    /// Average barista time per order (claim to completion) over the last 10 completions.
+    /// Average barista time per order (claim to completion) over the day's recent completions.
     pub seconds_per_order: u32,
 }
 
-/// `GET /api/shops/:shop/wait`.
+/// `GET /api/shops/:shop/wait`: the queue and the wait a new order can expect,
+/// from the recent pace per drink of the orders already waiting.
 pub fn wait_estimate<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<WaitEstimate, DomainError> {
-    let mut finished = list_orders(ctx, shop, &[OrderState::Completed])?;
-    finished.retain(|o| o.claimed_at.is_some());
-    let mut recent: Vec<i64> = Vec::new();
-    for view in finished.iter().rev().take(10) {
-        if let Some(order) = read_order(ctx, &view.id)? {
-            if let (Some(claimed), Some(done)) = (order.claimed_ms, order.finished_ms) {
-                recent.push((done - claimed).max(0));
-            }
-        }
-    }
-    let per_order =
-        if recent.is_empty() { DEFAULT_SERVICE_MS } else { recent.iter().sum::<i64>() / recent.len() as i64 };
-    let queued = open_orders(ctx, shop)?
-        .iter()
-        .filter(|o| matches!(o.state, OrderState::Queued | OrderState::InProgress))
-        .count() as u32;
+    let view = load_ready_shop(ctx.kv, shop)?;
+    let open = open_orders(ctx, shop)?;
+    let waiting: Vec<&Order> =
+        open.iter().filter(|o| matches!(o.state, OrderState::Queued | OrderState::InProgress)).collect();
+    let pace = Pace::of(ctx, shop, &today(&view.config, ctx.now_ms), &open)?;
+    let per_order = pace.overall().unwrap_or((DEFAULT_SERVICE_MS / 1000) as u64);
+    let work: u64 = waiting.iter().map(|o| pace.seconds_for(o)).sum::<u64>() + per_order;
     Ok(WaitEstimate {
-        queued,
-        estimated_wait_seconds: ((queued as i64 + 1) * per_order / 1000) as u32,
-        seconds_per_order: (per_order / 1000) as u32,
+        queued: waiting.len() as u32,
+        estimated_wait_seconds: pace.spread(work),
+        seconds_per_order: per_order as u32,
     })
 }
 
@@ -1145,6 +1179,9 @@ mod tests {
         assert!(later.ready.is_empty(), "ready orders leave the board after 10 minutes");
         let wait = wait_estimate(&ctx(&kv, T0 + 64_000), &ShopId::main()).unwrap();
         assert_eq!((wait.queued, wait.seconds_per_order, wait.estimated_wait_seconds), (1, 60, 120));
+        // The queued latte's own estimate: one latte at the recent latte pace.
+        let mine = get_order(&ctx(&kv, T0 + 64_000), &a.order.id, Some("alice")).unwrap();
+        assert_eq!((mine.queue_position, mine.estimated_wait_seconds), (Some(1), Some(60)));
     }
 
     #[test]

@@ -332,6 +332,7 @@ impl Order {
         let order = self.at(now_ms);
         OrderView {
             queue_position: if order.state == OrderState::Queued { queue_position } else { None },
+            estimated_wait_seconds: None,
             id: order.id,
             shop_id: order.shop_id,
             number: order.number,
@@ -370,6 +371,9 @@ pub struct OrderView {
     pub cancelled_by: Option<Canceller>,
     pub timeout_cause: Option<TimeoutCause>,
     pub queue_position: Option<u32>,
+    /// While queued: how long until the drink is likely ready, from the recent
+    /// pace per drink of the orders ahead (and this one).
+    pub estimated_wait_seconds: Option<u32>,
     pub robot: bool,
     /// Seconds since submission (or creation, before submission).
     pub age_seconds: i64,

@@ -188,7 +188,11 @@ impl QueueWatch {
         for order_id in self.queued.clone() {
             match lifecycle::get_order(&sub.env.ctx(), &order_id, Some(me)) {
                 Ok(order) if order.state == OrderState::Queued => {
-                    let data = serde_json::json!({ "orderId": order.id, "queuePosition": order.queue_position });
+                    let data = serde_json::json!({
+                        "orderId": order.id,
+                        "queuePosition": order.queue_position,
+                        "estimatedWaitSeconds": order.estimated_wait_seconds,
+                    });
                     frames.push_str(&streams::frame(id.unwrap_or(sub.after), "queue", &data));
                 }
                 _ => drop(self.queued.remove(&order_id)),
