@@ -1434,3 +1434,91 @@ mod tests {
         assert_eq!(open.orders.len(), 20);
     }
 }
+
+#[cfg(test)]
+mod key_budget {
+    use super::*;
+    use crate::kv::MemoryKv;
+    use crate::shop::change_config;
+
+    const KEY: &[u8] = b"signing-key";
+    /// Fermyon Cloud's limit of keys per store.
+    const KEY_LIMIT: usize = 1024;
+
+    /// Two event days at 1,000 drinks a day, with the sweeper every minute:
+    /// the store never holds more than Fermyon Cloud's 1,024 keys, and the
+    /// history, metrics and board stay right.
+    #[test]
+    fn a_two_day_event_at_a_thousand_drinks_a_day_stays_within_the_key_budget() {
+        let kv = MemoryKv::new();
+        let shop = ShopId::main();
+        change_config(&kv, &shop, "setup", |c| Ok(ShopConfig { open: true, ..c.clone() })).unwrap();
+        let mut n = 0u64;
+        let mut ctx = |now_ms: i64| {
+            n += 1;
+            Ctx { kv: &kv, now_ms, writer: Box::leak(format!("w{n}").into_boxed_str()), signing_key: KEY }
+        };
+        let latte: DrinkChoice = serde_json::from_str(r#"{"drinkId":"latte","options":{"milk":"oat","size":"regular"}}"#).unwrap();
+        // Day 1 opens at 07:00 UTC (the business day starts at 05:00).
+        let day_start = 1_795_849_200_000;
+        let mut most_keys = 0;
+        let mut last_customer_of_day = Vec::new();
+        for day in 0..2i64 {
+            let opening = day_start + day * 86_400_000;
+            let mut pending: Vec<(i64, String, String)> = Vec::new(); // (complete at, id, customer)
+            let mut next_sweep = opening;
+            for i in 0..1000i64 {
+                // One order every 36 s for 10 hours; each is made 3 minutes after it is ordered.
+                let now = opening + i * 36_000;
+                while next_sweep <= now {
+                    sweep(&ctx(next_sweep)).unwrap();
+                    next_sweep += 60_000;
+                }
+                pending.retain(|(at, id, _)| {
+                    if *at <= now {
+                        staff_action(&ctx(*at), id, StaffAction::Complete, "barista-1", false).unwrap();
+                        false
+                    } else {
+                        true
+                    }
+                });
+                let customer = format!("d{day}-c{i}");
+                let slot = qr::slot_at(now / 1000, 300);
+                let code = qr::code_for(KEY, &shop, slot);
+                let order = redeem(&ctx(now), &shop, &customer, &code, None, false).unwrap().order;
+                submit_drink(&ctx(now + 20_000), &order.id, &customer, &latte).unwrap();
+                pending.push((now + 200_000, order.id, customer.clone()));
+                most_keys = most_keys.max(kv.len());
+                if i == 999 {
+                    last_customer_of_day.push(customer);
+                }
+            }
+            // The rest of the day: finish what is left, sweep until evening.
+            for (at, id, _) in pending.drain(..) {
+                staff_action(&ctx(at), &id, StaffAction::Complete, "barista-1", false).unwrap();
+            }
+            let evening = opening + 14 * 3_600_000;
+            while next_sweep <= evening {
+                sweep(&ctx(next_sweep)).unwrap();
+                most_keys = most_keys.max(kv.len());
+                next_sweep += 60_000;
+            }
+        }
+        assert!(most_keys < KEY_LIMIT, "the store held {most_keys} keys at its fullest");
+        let end = day_start + 86_400_000 + 14 * 3_600_000;
+        let check = ctx(end);
+        // Metrics of each day are exact.
+        for day in [business_day(day_start, 0, 300), business_day(day_start + 86_400_000, 0, 300)] {
+            let m = metrics::day_metrics(&kv, &shop, &day).unwrap();
+            assert_eq!((m.started, m.submitted, m.completed), (1000, 1000, 1000), "{day}");
+        }
+        // History still finds the last customer's order of day 2 (archived by now).
+        let history = my_orders(&check, &last_customer_of_day[1]).unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!((history[0].state, history[0].number), (OrderState::Completed, Some(1000)));
+        // The board is empty at the end of the day: nothing preparing, nothing ready for long.
+        let board = board(&check, &shop).unwrap();
+        assert!(board.preparing.is_empty() && board.ready.is_empty());
+        println!("key budget: at most {most_keys} keys over a two-day event of 2,000 drinks (limit {KEY_LIMIT})");
+    }
+}
