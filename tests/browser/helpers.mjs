@@ -189,3 +189,21 @@ export async function eventually(check, { timeout = 15_000, interval = 200, mess
     await new Promise((r) => setTimeout(r, interval));
   }
 }
+
+const AXE = join(ROOT, "tests/browser/node_modules/axe-core/axe.min.js");
+
+/**
+ * Runs axe-core on the page (WCAG 2.x A/AA rules and best practices, colour contrast included) and
+ * returns the violations of impact serious or critical, as readable lines.
+ */
+export async function axeProblems(page, { exclude = [] } = {}) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async (exclude) => {
+    const context = exclude.length ? { exclude: exclude.map((s) => [s]) } : document;
+    const result = await window.axe.run(context, { resultTypes: ["violations"] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary}`) }));
+  }, exclude);
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.impact} ${v.id} (${v.help}):\n    ${v.nodes.join("\n    ")}`);
+}

@@ -89,6 +89,23 @@ fn the_happy_path_from_open_shop_to_pickup() {
     assert_eq!(steps.first(), Some(&"Validator.NewOrder"));
     assert_eq!(steps.len(), 6, "every event of the order: {steps:?}");
     assert_eq!(Caller::customer(&host).get(&format!("/api/orders/{id}/journey")).status, 403);
+
+    // One structured log line per request; no tokens, PINs or codes in the log.
+    let log = host.log();
+    let redeem_line = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("[orders] "))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["route"] == "/api/shops/:shop/orders" && l["method"] == "POST")
+        .expect("the redemption is logged");
+    assert_eq!((redeem_line["status"].as_u64(), redeem_line["shop"].as_str()), (Some(201), Some("main")));
+    assert!(redeem_line["ms"].is_i64());
+    let claim_line = log.lines().find(|l| l.contains("/api/orders/:id/claim")).unwrap();
+    assert!(claim_line.contains(&id), "order ids are logged: {claim_line}");
+    for secret in [customer.token.clone().unwrap(), barista.token.clone().unwrap(), code.clone()] {
+        assert!(!log.contains(&secret), "a token or code leaked into the log");
+    }
+    assert!(!log.contains("\"pin\""), "no PIN in the log");
     let types = event_types(&admin);
     let lifecycle: Vec<&str> =
         types.iter().map(String::as_str).filter(|t| *t != "ConfigService.ConfigChanged").collect();

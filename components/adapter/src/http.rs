@@ -60,3 +60,18 @@ pub fn respond(outcome: Result<Response, DomainError>) -> Response {
 pub fn route_methods(allowed: &[Method]) -> Result<Response, DomainError> {
     Ok(method_not_allowed(allowed))
 }
+
+/// One structured log line per request (method, route, status, latency, shop,
+/// order id). Never tokens, PINs or codes: none of those are in these fields.
+pub fn logged(req: &Request, response: Response, started_ms: i64) -> Response {
+    let line = serde_json::json!({
+        "method": req.method().to_string(),
+        "route": component_route(req),
+        "status": response.status(),
+        "ms": crate::request::now_ms() - started_ms,
+        "shop": path_param(req, "shop"),
+        "order": path_param(req, "id"),
+    });
+    println!("{line}");
+    response
+}

@@ -12,7 +12,8 @@ use spinpresso_domain::DomainError;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    http::respond(match (component_route(&req), req.method()) {
+    let started = spinpresso_adapter::request::now_ms();
+    let response = http::respond(match (component_route(&req), req.method()) {
         ("/api/orders/:id/claim", Method::Post) => act(&req, StaffAction::Claim),
         ("/api/orders/:id/release", Method::Post) => act(&req, StaffAction::Release),
         ("/api/orders/:id/complete", Method::Post) => act(&req, StaffAction::Complete),
@@ -20,7 +21,8 @@ fn handle(req: Request) -> Response {
             http::route_methods(&[Method::Post])
         }
         _ => Ok(http::not_found()),
-    })
+    });
+    http::logged(&req, response, started)
 }
 
 /// `POST /api/orders/:id/claim|release|complete`.

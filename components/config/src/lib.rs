@@ -18,7 +18,8 @@ use spinpresso_domain::DomainError;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    http::respond(match (component_route(&req), req.method()) {
+    let started = spinpresso_adapter::request::now_ms();
+    let response = http::respond(match (component_route(&req), req.method()) {
         ("/api/shops/:shop/config", Method::Get) => get_config(&req),
         ("/api/shops/:shop/config", Method::Put) => put_config(&req),
         ("/api/shops/:shop/config", _) => http::route_methods(&[Method::Get, Method::Put]),
@@ -37,7 +38,8 @@ fn handle(req: Request) -> Response {
         ("/healthz", Method::Get) => Ok(health()),
         ("/healthz", _) => http::route_methods(&[Method::Get]),
         _ => Ok(http::not_found()),
-    })
+    });
+    http::logged(&req, response, started)
 }
 
 fn shop_of(req: &Request) -> Result<ShopId, DomainError> {

@@ -1458,7 +1458,8 @@ mod key_budget {
             n += 1;
             Ctx { kv: &kv, now_ms, writer: Box::leak(format!("w{n}").into_boxed_str()), signing_key: KEY }
         };
-        let latte: DrinkChoice = serde_json::from_str(r#"{"drinkId":"latte","options":{"milk":"oat","size":"regular"}}"#).unwrap();
+        let latte: DrinkChoice =
+            serde_json::from_str(r#"{"drinkId":"latte","options":{"milk":"oat","size":"regular"}}"#).unwrap();
         // Day 1 opens at 07:00 UTC (the business day starts at 05:00).
         let day_start = 1_795_849_200_000;
         let mut most_keys = 0;

@@ -25,19 +25,22 @@ const STREAMS: [&str; 3] =
 
 #[http_component]
 fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let started = request::now_ms();
     let req = sse::to_request(&incoming);
+    let reply = |out, response| sse::send(out, http::logged(&req, response, started));
     let route = component_route(&req).to_string();
     let method = req.method().clone();
     match (route.as_str(), method) {
-        ("/api/shops/:shop/events", Method::Get) => sse::send(out, http::respond(page(&req))),
+        ("/api/shops/:shop/events", Method::Get) => reply(out, http::respond(page(&req))),
         (stream, Method::Get) if STREAMS.contains(&stream) => match subscribe(&req, stream) {
+            // The stream logs its own line when it ends.
             Ok(subscription) => sse::serve(out, subscription),
-            Err(e) => sse::send(out, http::domain_error(&e)),
+            Err(e) => reply(out, http::domain_error(&e)),
         },
         (route, _) if route == "/api/shops/:shop/events" || STREAMS.contains(&route) => {
-            sse::send(out, http::method_not_allowed(&[Method::Get]))
+            reply(out, http::method_not_allowed(&[Method::Get]))
         }
-        _ => sse::send(out, http::not_found()),
+        _ => reply(out, http::not_found()),
     }
 }
 

@@ -12,13 +12,15 @@ use spinpresso_domain::DomainError;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    http::respond(match (component_route(&req), req.method()) {
+    let started = spinpresso_adapter::request::now_ms();
+    let response = http::respond(match (component_route(&req), req.method()) {
         ("/api/session", Method::Post) => start_session(&req),
         ("/api/session", _) => http::route_methods(&[Method::Post]),
         ("/api/staff/login", Method::Post) => staff_login(&req),
         ("/api/staff/login", _) => http::route_methods(&[Method::Post]),
         _ => Ok(http::not_found()),
-    })
+    });
+    http::logged(&req, response, started)
 }
 
 #[derive(Deserialize)]

@@ -16,7 +16,8 @@ use spinpresso_domain::DomainError;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    http::respond(match (component_route(&req), req.method()) {
+    let started = spinpresso_adapter::request::now_ms();
+    let response = http::respond(match (component_route(&req), req.method()) {
         ("/api/shops/:shop/metrics", Method::Get) => day_metrics(&req),
         ("/api/shops/:shop/orders.csv", Method::Get) => orders_csv(&req),
         ("/metrics", Method::Get) => prometheus(&req),
@@ -24,7 +25,8 @@ fn handle(req: Request) -> Response {
             http::route_methods(&[Method::Get])
         }
         _ => Ok(http::not_found()),
-    })
+    });
+    http::logged(&req, response, started)
 }
 
 /// The `day` query parameter, checked; default: the shop's current business day.

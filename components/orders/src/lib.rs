@@ -16,7 +16,8 @@ use spinpresso_domain::DomainError;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    http::respond(match (component_route(&req), req.method()) {
+    let started = spinpresso_adapter::request::now_ms();
+    let response = http::respond(match (component_route(&req), req.method()) {
         ("/api/shops/:shop/orders", Method::Post) => redeem(&req),
         ("/api/shops/:shop/orders", Method::Get) => list(&req),
         ("/api/shops/:shop/orders", _) => http::route_methods(&[Method::Get, Method::Post]),
@@ -34,7 +35,8 @@ fn handle(req: Request) -> Response {
         ("/api/me/orders", Method::Get) => mine(&req),
         ("/api/me/orders", _) => http::route_methods(&[Method::Get]),
         _ => Ok(http::not_found()),
-    })
+    });
+    http::logged(&req, response, started)
 }
 
 #[derive(Deserialize)]

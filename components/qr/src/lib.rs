@@ -16,12 +16,14 @@ use spinpresso_domain::DomainError;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    http::respond(match (component_route(&req), req.method()) {
+    let started = spinpresso_adapter::request::now_ms();
+    let response = http::respond(match (component_route(&req), req.method()) {
         ("/api/shops/:shop/qr", Method::Get) => current_code(&req).map(|code| http::json(200, &code)),
         ("/api/shops/:shop/qr.svg", Method::Get) => current_code(&req).map(|code| svg_response(&code.url)),
         ("/api/shops/:shop/qr" | "/api/shops/:shop/qr.svg", _) => http::route_methods(&[Method::Get]),
         _ => Ok(http::not_found()),
-    })
+    });
+    http::logged(&req, response, started)
 }
 
 fn current_code(req: &Request) -> Result<CodeView, DomainError> {

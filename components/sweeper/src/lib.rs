@@ -14,11 +14,13 @@ use spinpresso_domain::{lifecycle, robot, shop};
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    http::respond(match (component_route(&req), req.method()) {
+    let started = spinpresso_adapter::request::now_ms();
+    let response = http::respond(match (component_route(&req), req.method()) {
         ("/internal/sweep", Method::Post) => sweep(&req),
         ("/internal/sweep", _) => http::route_methods(&[Method::Post]),
         _ => Ok(http::not_found()),
-    })
+    });
+    http::logged(&req, response, started)
 }
 
 fn sweep(req: &Request) -> Result<Response, DomainError> {
