@@ -12,8 +12,22 @@ for c in "${components[@]}"; do packages+=(-p "$c"); excludes+=(--exclude "$c");
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "toolchain"
+step "toolchain and system packages"
 rustup target add wasm32-wasip2
+# Debian's Chromium (browser tests; test tools cannot download browsers here)
+# and Redis (the scale-out test), when missing.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "The tests need: ${missing[*]} (apt-get install ${missing[*]})." >&2
+    exit 1
+  fi
+fi
 
 step "formatting"
 cargo fmt --all -- --check
@@ -33,14 +47,5 @@ step "unit and end-to-end tests"
 cargo test --release --workspace "${excludes[@]}"
 
 step "browser tests (headless Chromium)"
-if [ ! -x /usr/bin/chromium ]; then
-  # Debian's Chromium; browsers downloaded by test tools cannot be fetched here.
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "The browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)." >&2
-    exit 1
-  fi
-fi
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/browser/

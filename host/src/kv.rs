@@ -38,6 +38,10 @@ pub type KvResult<T> = std::result::Result<T, KvError>;
 
 /// What the guest interfaces need from a store; `store` is the label.
 pub trait KvBackend: Send + Sync {
+    /// Whether a store with this label exists (else guests get `no-such-store`).
+    fn has_store(&self, store: &str) -> bool {
+        store == "default"
+    }
     fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>>;
     fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()>;
     fn delete(&self, store: &str, key: &str) -> KvResult<()>;
@@ -50,6 +54,57 @@ pub trait KvBackend: Send + Sync {
     fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64>;
     /// Writes `new` if the key still holds `expected` (`None` = still absent).
     fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool>;
+}
+
+/// The stores of a runtime config, by label; each label goes to its backend.
+pub struct Stores {
+    by_label: std::collections::BTreeMap<String, std::sync::Arc<dyn KvBackend>>,
+}
+
+impl Stores {
+    pub fn new(by_label: std::collections::BTreeMap<String, std::sync::Arc<dyn KvBackend>>) -> Self {
+        Self { by_label }
+    }
+
+    fn backend(&self, store: &str) -> KvResult<&dyn KvBackend> {
+        self.by_label.get(store).map(|b| b.as_ref()).ok_or_else(|| KvError::Other(format!("no store `{store}`")))
+    }
+}
+
+impl KvBackend for Stores {
+    fn has_store(&self, store: &str) -> bool {
+        self.by_label.contains_key(store)
+    }
+    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        self.backend(store)?.get(store, key)
+    }
+    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        self.backend(store)?.set(store, key, value)
+    }
+    fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+        self.backend(store)?.delete(store, key)
+    }
+    fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+        self.backend(store)?.exists(store, key)
+    }
+    fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+        self.backend(store)?.keys(store)
+    }
+    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        self.backend(store)?.get_many(store, keys)
+    }
+    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        self.backend(store)?.set_many(store, entries)
+    }
+    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+        self.backend(store)?.delete_many(store, keys)
+    }
+    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        self.backend(store)?.increment(store, key, delta)
+    }
+    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
+        self.backend(store)?.compare_and_swap(store, key, expected, new)
+    }
 }
 
 pub struct SqliteKv {

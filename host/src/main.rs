@@ -5,8 +5,10 @@ mod builder;
 mod engine;
 mod guest_output;
 mod kv;
+mod kv_redis;
 mod manifest;
 mod routes;
+mod runtime_config;
 mod server;
 mod spin_interfaces;
 mod variables;
@@ -45,6 +47,9 @@ struct UpArgs {
     /// The key-value database (default: `.spin/sqlite_key_value.db` beside the manifest, as Spin does).
     #[arg(long)]
     kv_file: Option<PathBuf>,
+    /// Spin runtime config: key-value stores (`spin`, `redis`) and variable providers (`env`).
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
     /// Seconds between calls to `/internal/sweep` when the app has that route (0 = never).
     #[arg(long, default_value_t = 5)]
     sweep_every: u64,
@@ -64,9 +69,38 @@ async fn up(args: UpArgs) -> Result<()> {
         builder::build_all(&manifest)?;
     }
     let app_dir = args.manifest.parent().map(PathBuf::from).unwrap_or_default();
-    let kv_path = args.kv_file.unwrap_or_else(|| app_dir.join(".spin").join("sqlite_key_value.db"));
-    let kv = Arc::new(kv::SqliteKv::open(&kv_path)?);
-    let variables = variables::Variables::resolve(&manifest, |name| std::env::var(name).ok())?;
+    let runtime = match &args.runtime_config_file {
+        Some(path) => runtime_config::RuntimeConfig::from_file(path)?,
+        None => runtime_config::RuntimeConfig::default(),
+    };
+    let default_file = args.kv_file.unwrap_or_else(|| app_dir.join(".spin").join("sqlite_key_value.db"));
+    let mut stores: std::collections::BTreeMap<String, Arc<dyn kv::KvBackend>> = Default::default();
+    let mut sqlite: std::collections::BTreeMap<PathBuf, Arc<kv::SqliteKv>> = Default::default();
+    let mut configured = runtime.stores.clone();
+    configured.entry("default".to_string()).or_insert(runtime_config::StoreConfig::Spin { path: None });
+    for (label, store) in &configured {
+        let backend: Arc<dyn kv::KvBackend> = match store {
+            runtime_config::StoreConfig::Spin { path } => {
+                let file = path.clone().unwrap_or_else(|| default_file.clone());
+                // One connection per file, whatever the number of labels on it.
+                let db = match sqlite.get(&file) {
+                    Some(db) => db.clone(),
+                    None => Arc::new(kv::SqliteKv::open(&file)?),
+                };
+                sqlite.insert(file.clone(), db.clone());
+                println!("[host] key-value store `{label}`: {}", file.display());
+                db
+            }
+            runtime_config::StoreConfig::Redis { url } => {
+                println!("[host] key-value store `{label}`: Redis");
+                Arc::new(kv_redis::RedisKv::open(url)?)
+            }
+        };
+        stores.insert(label.clone(), backend);
+    }
+    let kv = Arc::new(kv::Stores::new(stores));
+    let variables =
+        variables::Variables::resolve(&manifest, runtime.env_prefix.as_deref(), |name| std::env::var(name).ok())?;
     for name in variables.defaulted_secrets() {
         eprintln!(
             "[host] WARNING: secret `{name}` uses its development default from the manifest; set {} for real use",
@@ -82,7 +116,6 @@ async fn up(args: UpArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!("[host] key-value store: {}", kv_path.display());
     println!("[host] serving http://{}", listener.local_addr()?);
     if args.sweep_every > 0 && app.has_route(SWEEP_ROUTE) {
         server::spawn_sweeper(app.clone(), SWEEP_ROUTE, Duration::from_secs(args.sweep_every));

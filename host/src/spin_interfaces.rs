@@ -25,10 +25,6 @@ pub mod bindings {
 use bindings::fermyon::spin::{key_value as spin_kv, variables as spin_vars};
 use bindings::wasi::keyvalue::{atomics, batch, store as wasi_kv};
 
-/// The label this host backs with its key-value store; other labels do not exist
-/// (a runtime config file would add them, as it does on Spin).
-pub const DEFAULT_STORE: &str = "default";
-
 /// What a guest's Spin imports can reach: its own stores and variables.
 pub struct SpinContext {
     pub component: Arc<Component>,
@@ -60,7 +56,7 @@ impl SpinContext {
         if !self.component.key_value_stores.iter().any(|s| s == label) {
             return Err(OpenError::AccessDenied);
         }
-        if label != DEFAULT_STORE {
+        if !self.kv.has_store(label) {
             return Err(OpenError::NoSuchStore);
         }
         Ok(())

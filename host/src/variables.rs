@@ -16,12 +16,14 @@ pub struct Variables {
 
 impl Variables {
     /// Resolves every application variable; a required one without a value stops the start.
-    pub fn resolve(manifest: &Manifest, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    /// `prefix` (from the runtime config's env provider) is tried before `SPIN_VARIABLE`.
+    pub fn resolve(manifest: &Manifest, prefix: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut values = BTreeMap::new();
         let mut missing = Vec::new();
         let mut defaulted_secrets = Vec::new();
         for (name, variable) in &manifest.variables {
-            let from_env = env(&env_name(name));
+            let custom = prefix.and_then(|p| env(&format!("{p}_{}", name.to_ascii_uppercase())));
+            let from_env = custom.or_else(|| env(&env_name(name)));
             if from_env.is_none() && variable.secret && variable.default.is_some() {
                 defaulted_secrets.push(name.clone());
             }
@@ -99,7 +101,7 @@ variables = {{ token = "Bearer {{{{ token }}}}", greeting = "{{{{ greeting }}}}"
     fn environment_overrides_defaults() {
         let m = manifest("token = { default = \"dev\" }\ngreeting = { default = \"hi\" }");
         let env = |k: &str| (k == "SPIN_VARIABLE_TOKEN").then(|| "prod".to_string());
-        let v = Variables::resolve(&m, env).unwrap();
+        let v = Variables::resolve(&m, None, env).unwrap();
         assert_eq!(v.app("token"), Some("prod"));
         assert!(v.defaulted_secrets().is_empty());
         let c = &m.components["c"];
@@ -108,24 +110,36 @@ variables = {{ token = "Bearer {{{{ token }}}}", greeting = "{{{{ greeting }}}}"
     }
 
     #[test]
+    fn a_runtime_config_prefix_is_tried_first() {
+        let m = manifest("token = { default = \"dev\" }\ngreeting = { default = \"hi\" }");
+        let env = |k: &str| match k {
+            "COFFEE_TOKEN" => Some("from-prefix".to_string()),
+            "SPIN_VARIABLE_GREETING" => Some("from-spin".to_string()),
+            _ => None,
+        };
+        let v = Variables::resolve(&m, Some("COFFEE"), env).unwrap();
+        assert_eq!((v.app("token"), v.app("greeting")), (Some("from-prefix"), Some("from-spin")));
+    }
+
+    #[test]
     fn a_required_variable_without_a_value_is_a_start_up_error_naming_it() {
         let m = manifest("token = { required = true }\ngreeting = { default = \"hi\" }");
-        let err = Variables::resolve(&m, |_| None).unwrap_err().to_string();
+        let err = Variables::resolve(&m, None, |_| None).unwrap_err().to_string();
         assert!(err.contains("`token`") && err.contains("SPIN_VARIABLE_TOKEN"), "{err}");
-        assert!(Variables::resolve(&m, |k| (k == "SPIN_VARIABLE_TOKEN").then(|| "x".into())).is_ok());
+        assert!(Variables::resolve(&m, None, |k| (k == "SPIN_VARIABLE_TOKEN").then(|| "x".into())).is_ok());
     }
 
     #[test]
     fn secrets_left_on_their_defaults_are_reported() {
         let m = manifest("token = { default = \"dev\", secret = true }\ngreeting = { default = \"hi\" }");
-        let v = Variables::resolve(&m, |_| None).unwrap();
+        let v = Variables::resolve(&m, None, |_| None).unwrap();
         assert_eq!(v.defaulted_secrets(), ["token"]);
     }
 
     #[test]
     fn components_see_only_their_own_variables() {
         let m = manifest("token = { default = \"t\" }\ngreeting = { default = \"hi\" }");
-        let v = Variables::resolve(&m, |_| None).unwrap();
+        let v = Variables::resolve(&m, None, |_| None).unwrap();
         let c = &m.components["c"];
         assert!(matches!(v.for_component(c, "other"), Err(ComponentVariableError::Undefined(_))));
         assert!(matches!(v.for_component(c, "Bad-Name"), Err(ComponentVariableError::InvalidName(_))));
@@ -134,7 +148,7 @@ variables = {{ token = "Bearer {{{{ token }}}}", greeting = "{{{{ greeting }}}}"
     #[test]
     fn an_optional_variable_without_a_value_is_undefined_for_the_component() {
         let m = manifest("token = { default = \"t\" }\ngreeting = {}");
-        let v = Variables::resolve(&m, |_| None).unwrap();
+        let v = Variables::resolve(&m, None, |_| None).unwrap();
         assert!(matches!(v.for_component(&m.components["c"], "greeting"), Err(ComponentVariableError::Undefined(_))));
     }
 }

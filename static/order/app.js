@@ -4,7 +4,7 @@ import { api, ApiError, shopFromUrl, shopPath } from "/shared/api.js";
 import { LiveStream } from "/shared/sse.js";
 import { onEveryEvent } from "/shared/events.js";
 import { h, patch, $, clock, secondsUntil, confirmDialog } from "/shared/dom.js";
-import { initI18n, t, errorText, languagePicker, onLanguageChange, timeOfDay } from "/shared/i18n.js";
+import { initI18n, t, errorText, languagePicker, onLanguageChange, timeOfDay, language } from "/shared/i18n.js";
 import { chime, unlockSound } from "/shared/sound.js";
 
 const NAME_KEY = "spinpresso.displayName";
@@ -29,6 +29,7 @@ const state = {
   wait: null, // {queued, estimatedWaitSeconds, secondsPerOrder}
   connection: "connecting",
   celebrated: new Set(), // orders we already buzzed for
+  journey: null, // {orderId, events: [{id, type, time, data}] | null, error} of the finished order on screen
 };
 let live = null;
 
@@ -43,6 +44,7 @@ async function main() {
     const recent = state.history.find((o) => secondsSinceFinished(o) < RECENT_SECONDS);
     if (!state.code) state.order = open ?? recent ?? null;
     if (state.order?.state === "queued") loadWait();
+    if (state.order) loadJourney(state.order);
     startLive();
   } catch (error) {
     state.fatal = errorText(error);
@@ -104,6 +106,8 @@ function onEvent(event, type) {
     }
   } else if (data.order && state.order && data.order.id === state.order.id) {
     setOrder(data.order);
+  } else if (type === "OrderProcessor.orderFinished" && state.order && event.orderId === state.order.id) {
+    loadJourney(state.order, { again: true }); // its last step
   }
   render();
 }
@@ -133,6 +137,32 @@ function setOrder(order) {
   const index = state.history.findIndex((o) => o.id === order.id);
   if (index >= 0) state.history[index] = order;
   else state.history.unshift(order);
+  loadJourney(order);
+}
+
+/** Once an order has ended, its journey: every step with its time (`again` re-reads it). */
+async function loadJourney(order, { again = false } = {}) {
+  if (OPEN_STATES.includes(order.state)) return;
+  const known = state.journey?.orderId === order.id;
+  if (known && !again && (state.journey.events || state.journey.loading)) return;
+  if (known && state.journey.loading) {
+    state.journey.again = true;
+    return;
+  }
+  state.journey = { orderId: order.id, events: known ? state.journey.events : null, error: null, loading: true };
+  try {
+    const { events } = await api.get(`/api/orders/${encodeURIComponent(order.id)}/journey`);
+    if (state.journey?.orderId !== order.id) return;
+    state.journey.events = events;
+  } catch (error) {
+    if (state.journey?.orderId !== order.id) return;
+    state.journey.error = errorText(error);
+  }
+  const repeat = state.journey.again;
+  state.journey.loading = false;
+  state.journey.again = false;
+  render();
+  if (repeat) loadJourney(order, { again: true });
 }
 
 function announce(text) {
@@ -232,6 +262,7 @@ function showOrder(order) {
   state.order = order;
   state.refusal = null;
   forgetCode();
+  loadJourney(order);
   render();
 }
 
@@ -498,6 +529,7 @@ function statusScreen(order) {
         h("li", { class: i < step ? "done" : i === step ? "now" : "", "aria-current": i === step ? "step" : null }, t(`order.step.${s}`)),
       ),
     ),
+    finished && journeySection(order),
     state.message && h("p", { class: "notice error", role: "alert" }, state.message),
     h(
       "div",
@@ -506,6 +538,63 @@ function statusScreen(order) {
       finished && h("button", { onclick: done, "data-key": "done" }, t("order.done")),
     ),
   );
+}
+
+/** The finished order's journey as a timeline: each step's time and what happened, in words. */
+function journeySection(order) {
+  const journey = state.journey?.orderId === order.id ? state.journey : null;
+  let body;
+  if (journey?.events) {
+    body = h(
+      "ol",
+      { class: "journey" },
+      journey.events.map((step) =>
+        h(
+          "li",
+          { "data-type": step.type },
+          h("time", { datetime: step.time }, stepTime(step.time)),
+          h("span", {}, stepText(step, order)),
+        ),
+      ),
+    );
+  } else if (journey?.error) {
+    body = h("p", { class: "notice error" }, t("order.journey.error"));
+  } else {
+    body = h("p", {}, t("order.journey.loading"));
+  }
+  return h(
+    "section",
+    { class: "card journey-card", "aria-labelledby": "journey-title", "data-testid": "journey" },
+    h("h3", { id: "journey-title" }, t("order.journey.title")),
+    body,
+  );
+}
+
+function stepTime(iso) {
+  return new Intl.DateTimeFormat(language(), { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(iso));
+}
+
+function stepText(step, order) {
+  const data = step.data ?? {};
+  const kind = step.type.split(".").pop();
+  switch (kind) {
+    case "WaitingCompletion":
+      return t("order.journey.WaitingCompletion", { drink: order.drink ? summaryOf(order) : "…", number: order.number ?? "…" });
+    case "MakeOrder":
+      // `baristaId: null` is a release; a step rebuilt from the order's timestamps has no data.
+      return "baristaId" in data && data.baristaId === null ? t("order.journey.released") : t("order.journey.MakeOrder");
+    case "OrderCancelled":
+      return t(`order.journey.cancelled.${data.cancelledBy ?? order.cancelledBy ?? "customer"}`);
+    case "OrderTimeOut":
+      return t(`order.journey.timedOut.${data.cause ?? order.timeoutCause ?? "customer"}`);
+    case "NewOrder":
+    case "WorkflowStarted":
+    case "OrderCompleted":
+    case "orderFinished":
+      return t(`order.journey.${kind}`);
+    default:
+      return t("order.journey.other", { type: step.type });
+  }
 }
 
 function summaryOf(order) {

@@ -47,6 +47,7 @@ export const api = {
   get: (path) => request("GET", path),
   post: (path, body) => request("POST", path, body),
   put: (path, body) => request("PUT", path, body),
+  delete: (path) => request("DELETE", path),
 };
 
 /** The shop this page is about: `?shop=` or `main`. */

@@ -29,6 +29,21 @@ export function h(tag, attrs = {}, ...children) {
   return element;
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** Like `h()` for SVG elements (charts): `svg("rect", {x: 0, width: 10, class: "bar"})`. */
+export function svg(tag, attrs = {}, ...children) {
+  const element = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs ?? {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "text") element.textContent = value;
+    else if (name === "dataset") Object.assign(element.dataset, value);
+    else element.setAttribute(name, String(value));
+  }
+  append(element, children);
+  return element;
+}
+
 function append(element, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;

@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -136,6 +137,25 @@ export async function launch() {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
   });
+}
+
+/**
+ * For a test file: before its tests, a host with the shop open and `config` applied, and Chromium;
+ * after them, both stopped. Returns `{host, admin, browser}` (filled in by the time tests run).
+ * `fixedPort`: a port chosen up front, so `host.restart()` comes back at the same address.
+ */
+export function hostAndBrowser({ config = {}, fixedPort = false } = {}) {
+  const suite = { host: null, admin: null, browser: null };
+  before(async () => {
+    suite.host = await startHost({ port: fixedPort ? await freePort() : 0 });
+    suite.admin = await openShop(suite.host.url, config);
+    suite.browser = await launch();
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.host?.stop();
+  });
+  return suite;
 }
 
 /** A page in a new context (own cookies and storage); `phone` = 360×740 touch. */

@@ -1,26 +1,14 @@
 // The whole journey across three browsers, without any page reload:
 // display shows a code → phone orders a cappuccino with oat milk → barista makes it → ready everywhere.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startHost, openShop, launch, newPage, signIn, markPage, assertNotReloaded } from "./helpers.mjs";
+import { hostAndBrowser, newPage, signIn, markPage, assertNotReloaded } from "./helpers.mjs";
 
-let host;
-let browser;
-
-before(async () => {
-  host = await startHost();
-  await openShop(host.url);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
+const suite = hostAndBrowser();
 
 test("an order goes from the QR code to ready on every screen without a reload", async () => {
-  const base = host.url;
-  const display = await newPage(browser, { viewport: { width: 1920, height: 1080 } });
+  const base = suite.host.url;
+  const display = await newPage(suite.browser, { viewport: { width: 1920, height: 1080 } });
   await signIn(display, base, "display", "display");
   const qr = display.locator("img[data-testid=qr-image]");
   await qr.waitFor();
@@ -29,12 +17,12 @@ test("an order goes from the QR code to ready on every screen without a reload",
   assert.match(orderUrl, /\/order\/\?shop=main&code=/);
   await markPage(display);
 
-  const barista = await newPage(browser);
+  const barista = await newPage(suite.browser);
   await signIn(barista, base, "barista", "barista");
   await barista.locator("[data-testid=lane-new]").waitFor();
   await markPage(barista);
 
-  const phone = await newPage(browser, { phone: true });
+  const phone = await newPage(suite.browser, { phone: true });
   await phone.goto(orderUrl);
   await phone.fill("#display-name", "Ana");
   await phone.click("[data-testid=start]");
@@ -70,6 +58,27 @@ test("an order goes from the QR code to ready on every screen without a reload",
   assert.match(await phone.textContent("[data-testid=status]"), /Ready for collection/);
   await display.locator("[data-testid=ready] .ticket[data-number='1']").waitFor();
   assert.equal(await display.locator("[data-testid=preparing] .ticket").count(), 0);
+
+  // The phone then tells the order's journey, step by step, with times.
+  const steps = phone.locator("[data-testid=journey] li");
+  await phone.locator("[data-testid=journey] li[data-type='OrderProcessor.orderFinished']").waitFor();
+  assert.deepEqual(await steps.evaluateAll((items) => items.map((li) => li.dataset.type)), [
+    "Validator.NewOrder",
+    "OrderProcessor.WorkflowStarted",
+    "OrderManager.WaitingCompletion",
+    "OrderManager.MakeOrder",
+    "OrderManager.OrderCompleted",
+    "OrderProcessor.orderFinished",
+  ]);
+  const texts = await steps.allTextContents();
+  assert.match(texts[0], /You scanned the code/);
+  assert.match(texts[2], /You ordered Cappuccino — Oat milk, Large \(number 1\)|You ordered Cappuccino — Large, Oat milk \(number 1\)/);
+  assert.match(texts[3], /A barista started making it/);
+  assert.match(texts[4], /Ready for collection/);
+  for (const li of await steps.all()) assert.match(await li.locator("time").getAttribute("datetime"), /^\d{4}-\d\d-\d\dT/);
+  await phone.selectOption("[data-testid=language]", "pt-BR");
+  await phone.locator("[data-testid=journey] h3", { hasText: "O caminho do seu pedido" }).waitFor();
+  assert.match(await phone.textContent("[data-testid=journey] li[data-type='OrderManager.OrderCompleted']"), /Pronto para retirar/);
 
   for (const page of [display, barista, phone]) await assertNotReloaded(page);
 });

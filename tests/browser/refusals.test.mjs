@@ -1,25 +1,12 @@
 // Every refusal has its own clear message on the phone; cancels from phone and tablet; timeouts.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startHost, openShop, staff, currentQr, launch, newPage, signIn, placeOrder } from "./helpers.mjs";
+import { hostAndBrowser, currentQr, newPage, signIn, placeOrder } from "./helpers.mjs";
 
-let host;
-let browser;
-let admin;
-
-before(async () => {
-  host = await startHost();
-  admin = await openShop(host.url);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
+const suite = hostAndBrowser();
 
 async function phoneAt(url) {
-  const phone = await newPage(browser, { phone: true });
+  const phone = await newPage(suite.browser, { phone: true });
   await phone.goto(url);
   return phone;
 }
@@ -36,42 +23,42 @@ async function refusal(phone, code) {
 }
 
 test("an invalid code says so", async () => {
-  const phone = await startOrder(`${host.url}/order/?shop=main&code=NOTACODE00`);
+  const phone = await startOrder(`${suite.host.url}/order/?shop=main&code=NOTACODE00`);
   assert.match(await refusal(phone, "code_invalid"), /not valid/);
   await phone.context().close();
 });
 
 test("a full shop and a used-up code each have their message", async () => {
-  await admin.put("/api/shops/main/config", { maxOpenOrders: 1 });
-  const { url } = await currentQr(host.url);
+  await suite.admin.put("/api/shops/main/config", { maxOpenOrders: 1 });
+  const { url } = await currentQr(suite.host.url);
   const first = await startOrder(url);
   await first.locator("[data-screen=menu]").waitFor();
   const second = await startOrder(url);
   assert.match(await refusal(second, "shop_full"), /very busy/);
-  await admin.put("/api/shops/main/config", { maxOpenOrders: 20, drinksPerCode: 1 });
+  await suite.admin.put("/api/shops/main/config", { maxOpenOrders: 20, drinksPerCode: 1 });
   const third = await startOrder(url);
   assert.match(await refusal(third, "code_used_up"), /All drinks on this code are taken/);
   for (const page of [first, second, third]) await page.context().close();
-  await admin.put("/api/shops/main/config", { drinksPerCode: 10 });
+  await suite.admin.put("/api/shops/main/config", { drinksPerCode: 10 });
 });
 
 test("a closed shop says so, also when it closes while the customer looks", async () => {
-  const { url } = await currentQr(host.url);
+  const { url } = await currentQr(suite.host.url);
   const phone = await phoneAt(url);
   await phone.locator("[data-screen=welcome]").waitFor();
-  await admin.post("/api/shops/main/close", {});
+  await suite.admin.post("/api/shops/main/close", {});
   // The welcome screen listens to config changes: refuse before the customer taps.
   await phone.locator("[data-screen=closed]").waitFor();
   assert.match(await phone.textContent("[data-testid=refusal]"), /closed/);
   const later = await phoneAt(url);
   await later.locator("[data-screen=closed]").waitFor();
-  await admin.post("/api/shops/main/open", {});
+  await suite.admin.post("/api/shops/main/open", {});
   await phone.locator("[data-screen=welcome]").waitFor();
   for (const page of [phone, later]) await page.context().close();
 });
 
 test("the customer cancels from the phone after confirming", async () => {
-  const { url } = await currentQr(host.url);
+  const { url } = await currentQr(suite.host.url);
   const phone = await startOrder(url);
   await phone.click("[data-drink=espresso]");
   await phone.click("[data-testid=submit]");
@@ -87,7 +74,7 @@ test("the customer cancels from the phone after confirming", async () => {
 });
 
 test("the barista cancels from the tablet after confirming, and the phone is told", async () => {
-  const { url } = await currentQr(host.url);
+  const { url } = await currentQr(suite.host.url);
   const phone = await startOrder(url);
   await phone.click("[data-drink=americano]");
   await phone.check("input[name=opt-size][value=small]", { force: true });
@@ -95,8 +82,8 @@ test("the barista cancels from the tablet after confirming, and the phone is tol
   await phone.locator("[data-screen=status][data-state=queued]").waitFor();
   const number = (await phone.textContent("[data-testid=order-number]")).match(/\d+/)[0];
 
-  const tablet = await newPage(browser);
-  await signIn(tablet, host.url, "barista", "barista");
+  const tablet = await newPage(suite.browser);
+  await signIn(tablet, suite.host.url, "barista", "barista");
   const card = tablet.locator(`[data-testid=lane-new] li[data-number='${number}']`);
   await card.locator("button[data-action=cancel]").click();
   await tablet.locator("dialog.confirm").waitFor();
@@ -109,13 +96,13 @@ test("the barista cancels from the tablet after confirming, and the phone is tol
 });
 
 test("a second barista sees a claimed order as taken, and a conflicting claim is rolled back", async () => {
-  const order = await placeOrder(host.url);
-  const one = await newPage(browser);
-  await signIn(one, host.url, "barista", "barista");
+  const order = await placeOrder(suite.host.url);
+  const one = await newPage(suite.browser);
+  await signIn(one, suite.host.url, "barista", "barista");
   // Tablet two hears nothing live, so it still offers the order when someone else has it.
-  const two = await newPage(browser);
+  const two = await newPage(suite.browser);
   await two.route("**/events/staff**", (route) => route.abort());
-  await signIn(two, host.url, "barista", "barista");
+  await signIn(two, suite.host.url, "barista", "barista");
   const onTwo = two.locator(`[data-testid=lane-new] li[data-number='${order.number}']`);
   await onTwo.waitFor();
   await one.locator(`[data-testid=lane-new] li[data-number='${order.number}'] button[data-action=claim]`).click();
@@ -131,12 +118,12 @@ test("a second barista sees a claimed order as taken, and a conflicting claim is
 });
 
 test("a customer who runs out of time sees why", async () => {
-  await admin.put("/api/shops/main/config", { customerTimeoutSeconds: 10 });
-  const { url } = await currentQr(host.url);
+  await suite.admin.put("/api/shops/main/config", { customerTimeoutSeconds: 10 });
+  const { url } = await currentQr(suite.host.url);
   const phone = await startOrder(url);
   await phone.locator("[data-testid=countdown]").waitFor();
   await phone.locator("[data-screen=status][data-state=timed_out]").waitFor({ timeout: 20_000 });
   assert.match(await phone.textContent("[data-testid=status]"), /Having trouble deciding/);
   await phone.context().close();
-  await admin.put("/api/shops/main/config", { customerTimeoutSeconds: 300 });
+  await suite.admin.put("/api/shops/main/config", { customerTimeoutSeconds: 300 });
 });

@@ -1,35 +1,23 @@
 // Refusals that need a code to age: an expired code, and a second order while one is open.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startHost, openShop, currentQr, launch, newPage } from "./helpers.mjs";
+import { hostAndBrowser, currentQr, newPage } from "./helpers.mjs";
 
-let host;
-let browser;
-
-before(async () => {
-  host = await startHost();
-  await openShop(host.url, { codeRotationSeconds: 30, codeGraceSeconds: 0 });
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
+const suite = hostAndBrowser({ config: { codeRotationSeconds: 30, codeGraceSeconds: 0 } });
 
 test("an expired code and the per-customer limit each have their message", async () => {
-  const old = await currentQr(host.url);
-  const phone = await newPage(browser, { phone: true });
+  const old = await currentQr(suite.host.url);
+  const phone = await newPage(suite.browser, { phone: true });
   await phone.goto(old.url);
   await phone.click("[data-testid=start]");
   await phone.locator("[data-screen=menu]").waitFor();
   // The scenario needs the slot to end (at most 30 s with this config).
   const wait = Date.parse(old.slotEndsAt) - Date.now() + 500;
   await new Promise((r) => setTimeout(r, Math.max(0, wait)));
-  const fresh = await currentQr(host.url);
+  const fresh = await currentQr(suite.host.url);
   assert.notEqual(fresh.code, old.code);
 
-  const late = await newPage(browser, { phone: true });
+  const late = await newPage(suite.browser, { phone: true });
   await late.goto(old.url);
   await late.click("[data-testid=start]");
   await late.locator("[data-screen=refused][data-code=code_expired]").waitFor();
