@@ -1,22 +1,21 @@
 // Automated accessibility check (axe-core, WCAG A/AA including colour contrast) of the main screens of
 // the four apps: no violation of impact serious or critical.
-import { test, before } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { hostAndBrowser, staff, currentQr, placeOrder, newPage, signIn, axeProblems } from "./helpers.mjs";
 
-const suite = hostAndBrowser();
-
-before(async () => {
-  // Something on every board: queued, claimed by someone else, ready, cancelled.
-  const barista = await staff(suite.host.url, "barista");
-  const admin = await staff(suite.host.url, "admin");
-  const a = await placeOrder(suite.host.url, { displayName: "Ana" });
-  const b = await placeOrder(suite.host.url, { drinkId: "espresso", options: {} });
-  const c = await placeOrder(suite.host.url, { drinkId: "mocha", options: { size: "small", milk: "soy" } });
-  await placeOrder(suite.host.url, { drinkId: "flat-white", options: { milk: "oat" }, displayName: "Bia" });
-  await suite.admin.post(`/api/orders/${a.id}/claim`, {});
-  await barista.post(`/api/orders/${b.id}/complete`, {});
-  await barista.post(`/api/orders/${c.id}/cancel`, {});
+// Something on every board: queued, claimed by someone else, ready, cancelled.
+const suite = hostAndBrowser({
+  setup: async ({ host, admin }) => {
+    const barista = await staff(host.url, "barista");
+    const a = await placeOrder(host.url, { displayName: "Ana" });
+    const b = await placeOrder(host.url, { drinkId: "espresso", options: {} });
+    const c = await placeOrder(host.url, { drinkId: "mocha", options: { size: "small", milk: "soy" } });
+    await placeOrder(host.url, { drinkId: "flat-white", options: { milk: "oat" }, displayName: "Bia" });
+    await admin.post(`/api/orders/${a.id}/claim`, {});
+    await barista.post(`/api/orders/${b.id}/complete`, {});
+    await barista.post(`/api/orders/${c.id}/cancel`, {});
+  },
 });
 
 const problems = [];

@@ -143,13 +143,15 @@ export async function launch() {
  * For a test file: before its tests, a host with the shop open and `config` applied, and Chromium;
  * after them, both stopped. Returns `{host, admin, browser}` (filled in by the time tests run).
  * `fixedPort`: a port chosen up front, so `host.restart()` comes back at the same address.
+ * `setup(suite)`: more preparation once both run (one hook: Node 20 does not order two root hooks).
  */
-export function hostAndBrowser({ config = {}, fixedPort = false } = {}) {
+export function hostAndBrowser({ config = {}, fixedPort = false, setup = null } = {}) {
   const suite = { host: null, admin: null, browser: null };
   before(async () => {
     suite.host = await startHost({ port: fixedPort ? await freePort() : 0 });
     suite.admin = await openShop(suite.host.url, config);
     suite.browser = await launch();
+    await setup?.(suite);
   });
   after(async () => {
     await suite.browser?.close();
