@@ -1,7 +1,7 @@
 //! The order lifecycle end to end: real host, real components (DESIGN §3, §5, §6).
 
 use spinpresso_e2e::*;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 
 fn start(scratch: &Scratch) -> Host {
     Host::start(&HostOptions::new("spin.toml", scratch))
@@ -18,21 +18,6 @@ fn open_shop(host: &Host, config: Value) -> Caller {
 fn current_code(host: &Host) -> String {
     let display = Caller::staff(host, DISPLAY_PIN);
     display.get("/api/shops/main/qr").json()["code"].as_str().unwrap().to_string()
-}
-
-fn in_parallel<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
-    let f = Arc::new(f);
-    let barrier = Arc::new(Barrier::new(n));
-    let threads: Vec<_> = (0..n)
-        .map(|i| {
-            let (f, barrier) = (f.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                f(i)
-            })
-        })
-        .collect();
-    threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
 fn event_types(admin: &Caller) -> Vec<String> {

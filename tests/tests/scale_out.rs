@@ -3,7 +3,7 @@
 
 use spinpresso_e2e::*;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A throw-away Redis server on 127.0.0.1 (Debian's `redis-server`).
@@ -34,21 +34,6 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn in_parallel<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
-    let f = Arc::new(f);
-    let barrier = Arc::new(Barrier::new(n));
-    let threads: Vec<_> = (0..n)
-        .map(|i| {
-            let (f, barrier) = (f.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                f(i)
-            })
-        })
-        .collect();
-    threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
 #[test]
