@@ -306,6 +306,13 @@ impl Caller {
         self.call("POST", path, Some(body))
     }
 
+    /// Redeems `code` in `shop` as a new order (201) and returns the order id.
+    pub fn redeem(&self, shop: &str, code: &str) -> String {
+        let reply = self.post(&format!("/api/shops/{shop}/orders"), json!({ "code": code }));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()["id"].as_str().unwrap().to_string()
+    }
+
     pub fn put(&self, path: &str, body: Value) -> Reply {
         self.call("PUT", path, Some(body))
     }

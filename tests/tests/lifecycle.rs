@@ -202,8 +202,7 @@ fn roles_are_checked_on_every_staff_and_admin_route() {
     let admin = open_shop(&host, json!({}));
     let code = current_code(&host);
     let customer = Caller::customer(&host);
-    let id =
-        customer.post("/api/shops/main/orders", json!({ "code": code })).json()["id"].as_str().unwrap().to_string();
+    let id = customer.redeem("main", &code);
     let anonymous = Caller::anonymous(&host);
     let display = Caller::staff(&host, DISPLAY_PIN);
     let barista = Caller::staff(&host, BARISTA_PIN);
@@ -249,7 +248,7 @@ fn a_customer_cannot_touch_someone_elses_order() {
     open_shop(&host, json!({}));
     let code = current_code(&host);
     let owner = Caller::customer(&host);
-    let id = owner.post("/api/shops/main/orders", json!({ "code": code })).json()["id"].as_str().unwrap().to_string();
+    let id = owner.redeem("main", &code);
     let other = Caller::customer(&host);
     for reply in [
         other.get(&format!("/api/orders/{id}")),
@@ -288,10 +287,7 @@ fn sixty_simultaneous_submissions_are_numbered_one_to_sixty() {
     let orders: Vec<(Caller, String)> = (0..60)
         .map(|_| {
             let customer = Caller::customer(&host);
-            let id = customer.post("/api/shops/main/orders", json!({ "code": code })).json()["id"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let id = customer.redeem("main", &code);
             (customer, id)
         })
         .collect();
@@ -313,8 +309,7 @@ fn of_two_baristas_claiming_one_order_exactly_one_wins() {
     open_shop(&host, json!({}));
     let code = current_code(&host);
     let customer = Caller::customer(&host);
-    let id =
-        customer.post("/api/shops/main/orders", json!({ "code": code })).json()["id"].as_str().unwrap().to_string();
+    let id = customer.redeem("main", &code);
     customer.put(&format!("/api/orders/{id}/drink"), json!({ "drinkId": "espresso" }));
     let baristas = Arc::new([Caller::staff(&host, BARISTA_PIN), Caller::staff(&host, BARISTA_PIN)]);
     let replies = in_parallel(2, move |i| baristas[i].post(&format!("/api/orders/{id}/claim"), json!({})));
@@ -345,8 +340,7 @@ fn time_out_an_order(sweeper_on: bool) {
         open_shop(&host, json!({ "customerTimeoutSeconds": 10, "baristaTimeoutSeconds": 10, "maxOpenOrders": 1 }));
     let code = current_code(&host);
     let customer = Caller::customer(&host);
-    let id =
-        customer.post("/api/shops/main/orders", json!({ "code": code })).json()["id"].as_str().unwrap().to_string();
+    let id = customer.redeem("main", &code);
     let other = Caller::customer(&host);
     assert_eq!(error_code(&other.post("/api/shops/main/orders", json!({ "code": code }))), "shop_full");
     std::thread::sleep(std::time::Duration::from_millis(11_500));
@@ -379,10 +373,7 @@ fn acknowledged_orders_survive_a_restart() {
     open_shop(&host, json!({}));
     let code = current_code(&host);
     let customers: Vec<Caller> = (0..3).map(|_| Caller::customer(&host)).collect();
-    let ids: Vec<String> = customers
-        .iter()
-        .map(|c| c.post("/api/shops/main/orders", json!({ "code": code })).json()["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<String> = customers.iter().map(|c| c.redeem("main", &code)).collect();
     customers[1].put(&format!("/api/orders/{}/drink", ids[1]), json!({ "drinkId": "espresso" }));
     customers[2].put(&format!("/api/orders/{}/drink", ids[2]), json!({ "drinkId": "espresso" }));
     let barista = Caller::staff(&host, BARISTA_PIN);

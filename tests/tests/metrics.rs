@@ -22,8 +22,7 @@ fn scripted_day(scratch: &Scratch) -> Day {
     let mut ids = Vec::new();
     for i in 0..12 {
         let customer = Caller::customer(&host);
-        let id =
-            customer.post("/api/shops/main/orders", json!({ "code": code })).json()["id"].as_str().unwrap().to_string();
+        let id = customer.redeem("main", &code);
         if i < 10 {
             let drink = if i % 2 == 0 {
                 json!({ "drinkId": "latte", "options": { "milk": "oat", "size": "large" } })

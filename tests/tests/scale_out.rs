@@ -93,10 +93,7 @@ fn three_hosts_on_one_redis_keep_every_rule_and_see_every_event() {
     let more: Vec<(Caller, String)> = (0..60)
         .map(|i| {
             let customer = on(i, &Caller::customer(&hosts[i % 3]));
-            let id = customer.post("/api/shops/main/orders", json!({ "code": code })).json()["id"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let id = customer.redeem("main", &code);
             (customer, id)
         })
         .collect();
