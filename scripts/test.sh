@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The Wasm components (cdylibs for wasm32-wasip2; kvtest is a test-only probe).
-components=(config identity qr orders barista events sweeper metrics web kvtest)
+# The Wasm components (cdylibs for wasm32-wasip2; kvtest and benchprobe are test/benchmark-only probes).
+components=(config identity qr orders barista events sweeper metrics web kvtest benchprobe)
 packages=() excludes=()
 for c in "${components[@]}"; do packages+=(-p "$c"); excludes+=(--exclude "$c"); done
 

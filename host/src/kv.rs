@@ -121,7 +121,7 @@ impl SqliteKv {
         Self::init(connection).with_context(|| format!("cannot prepare key-value database {}", path.display()))
     }
 
-    #[cfg(test)]
+    /// A throw-away store (tests, `measure`).
     pub fn in_memory() -> Result<Self> {
         Self::init(Connection::open_in_memory()?)
     }

@@ -7,6 +7,7 @@ mod guest_output;
 mod kv;
 mod kv_redis;
 mod manifest;
+mod measure;
 mod routes;
 mod runtime_config;
 mod server;
@@ -31,6 +32,18 @@ struct Cli {
 enum Command {
     /// Serve the application.
     Up(UpArgs),
+    /// Print each component's .wasm size and instantiation time (JSON lines).
+    Measure(MeasureArgs),
+}
+
+#[derive(clap::Args)]
+struct MeasureArgs {
+    /// The application manifest.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Instantiations timed per component (after a warm-up).
+    #[arg(long, default_value_t = 1000)]
+    rounds: u32,
 }
 
 #[derive(clap::Args)]
@@ -53,14 +66,26 @@ struct UpArgs {
     /// Seconds between calls to `/internal/sweep` when the app has that route (0 = never).
     #[arg(long, default_value_t = 5)]
     sweep_every: u64,
+    /// Requests and event streams served at once (each holds one instance);
+    /// beyond it requests get 503 + Retry-After.
+    #[arg(long, default_value_t = engine::InstanceLimits::default().instances)]
+    max_instances: u32,
 }
 
 const SWEEP_ROUTE: &str = "/internal/sweep";
 
 fn main() -> Result<()> {
-    let Command::Up(args) = Cli::parse().command;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(up(args))
+    match Cli::parse().command {
+        Command::Up(args) => runtime.block_on(up(args)),
+        Command::Measure(args) => runtime.block_on(measure::instantiation(&args.manifest, args.rounds)),
+    }
+}
+
+/// Where compiled components are cached: `.spin/wasmtime-cache` beside the
+/// manifest (wasmtime wants an absolute path).
+fn cache_dir(app_dir: &std::path::Path) -> Result<PathBuf> {
+    Ok(std::path::absolute(app_dir.join(".spin").join("wasmtime-cache"))?)
 }
 
 async fn up(args: UpArgs) -> Result<()> {
@@ -108,9 +133,8 @@ async fn up(args: UpArgs) -> Result<()> {
         );
     }
     println!("[host] application `{}`", manifest.name);
-    // wasmtime wants an absolute cache path.
-    let cache_dir = std::path::absolute(app_dir.join(".spin").join("wasmtime-cache"))?;
-    let engine = engine::new_engine(Some(&cache_dir))?;
+    let limits = engine::InstanceLimits { instances: args.max_instances, ..Default::default() };
+    let engine = engine::new_engine(Some(&cache_dir(&app_dir)?), limits)?;
     let app = Arc::new(server::App::load(manifest, &engine, kv, variables)?);
 
     let listener = tokio::net::TcpListener::bind(args.listen)

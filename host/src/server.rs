@@ -107,6 +107,10 @@ impl App {
         let req = with_spin_headers(req, &self.base, route, &matched, client);
         match self.run(component, req).await {
             Ok(response) => Ok((response, component.id.clone())),
+            Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
+                eprintln!("[host] every instance slot is busy: answering 503 to {path} (see --max-instances)");
+                Err(busy())
+            }
             Err(e) => {
                 eprintln!("[host] component `{}` failed on {path}: {e:?}", component.id);
                 Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
@@ -203,6 +207,18 @@ pub fn plain(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBo
     Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")
+        .body(body)
+        .expect("a static response is always valid")
+}
+
+/// Every instance slot is taken: the client should come back shortly.
+fn busy() -> Response<HyperOutgoingBody> {
+    let body = r#"{"error":{"code":"busy","message":"The server is at its limit of concurrent requests; try again in a second."}}"#;
+    let body = Full::new(Bytes::from_static(body.as_bytes())).map_err(|never| match never {}).boxed_unsync();
+    Response::builder()
+        .status(StatusCode::SERVICE_UNAVAILABLE)
+        .header("content-type", "application/json")
+        .header("retry-after", "1")
         .body(body)
         .expect("a static response is always valid")
 }

@@ -1,0 +1,153 @@
+//! The closed-loop load generator: N clients, each on its own connection,
+//! each sending its next request as soon as the last one answered.
+//! Every request's latency goes into a histogram (microseconds).
+
+use crate::client::{Conn, Reply};
+use hdrhistogram::Histogram;
+use hyper::Method;
+use serde_json::Value;
+use std::cell::Cell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// One simulated client: a connection plus what it measured.
+pub struct Client {
+    conn: Conn,
+    pub latencies: Histogram<u64>,
+    pub errors: u64,
+    /// The first few unexpected replies, to show what went wrong.
+    pub samples: Vec<String>,
+}
+
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self { conn: Conn::new(addr), latencies: histogram(), errors: 0, samples: Vec::new() }
+    }
+
+    /// One timed request; a reply outside `expected` (or no reply) counts as an error.
+    pub async fn call(
+        &mut self,
+        expected: &[u16],
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Option<Reply> {
+        let started = Instant::now();
+        let reply = self.conn.call(method.clone(), path, token, body).await;
+        let _ = self.latencies.record((started.elapsed().as_micros() as u64).max(1));
+        match reply {
+            Ok(reply) if expected.contains(&reply.status) => Some(reply),
+            Ok(reply) => {
+                self.error(format!("{method} {path} → {} {}", reply.status, reply.text()));
+                None
+            }
+            Err(e) => {
+                self.error(format!("{method} {path} → {e}"));
+                None
+            }
+        }
+    }
+
+    pub fn error(&mut self, what: String) {
+        self.errors += 1;
+        if self.samples.len() < 3 {
+            self.samples.push(what);
+        }
+    }
+}
+
+/// How much work a run does: for a while, or a set number of iterations.
+pub enum Work {
+    For(Duration),
+    Count(u64),
+}
+
+/// What one scenario at one concurrency measured.
+#[derive(Clone)]
+pub struct Stats {
+    pub clients: usize,
+    pub iterations: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub latencies: Histogram<u64>,
+    pub samples: Vec<String>,
+}
+
+impl Stats {
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn ms(&self, quantile: f64) -> f64 {
+        self.latencies.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.latencies.max() as f64 / 1000.0
+    }
+}
+
+/// Runs `step(iteration, client)` on `clients` clients until the work is
+/// done. A step owns its client while it runs and hands it back.
+/// Runs on the current thread (inside a `LocalSet`), so steps need not be `Send`.
+pub async fn run<F, Fut>(addr: SocketAddr, clients: usize, work: Work, step: F) -> Stats
+where
+    F: Fn(u64, Client) -> Fut + 'static,
+    Fut: Future<Output = Client> + 'static,
+{
+    let step = Rc::new(step);
+    let next = Rc::new(Cell::new(0u64));
+    let started = Instant::now();
+    let deadline = match work {
+        Work::For(duration) => Some(started + duration),
+        Work::Count(_) => None,
+    };
+    let limit = match work {
+        Work::Count(n) => n,
+        Work::For(_) => u64::MAX,
+    };
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (step, next) = (step.clone(), next.clone());
+            tokio::task::spawn_local(async move {
+                let mut client = Client::new(addr);
+                loop {
+                    let i = next.get();
+                    if i >= limit || deadline.is_some_and(|d| Instant::now() >= d) {
+                        break client;
+                    }
+                    next.set(i + 1);
+                    client = step(i, client).await;
+                }
+            })
+        })
+        .collect();
+    let mut stats = Stats {
+        clients,
+        iterations: 0,
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies: histogram(),
+        samples: Vec::new(),
+    };
+    for task in tasks {
+        let client = task.await.expect("a load client panicked");
+        stats.requests += client.latencies.len();
+        stats.errors += client.errors;
+        stats.latencies.add(&client.latencies).expect("histograms with the same bounds");
+        stats.samples.extend(client.samples);
+    }
+    stats.elapsed = started.elapsed();
+    stats.iterations = next.get().min(limit);
+    stats.samples.truncate(3);
+    stats
+}
