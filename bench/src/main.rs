@@ -58,6 +58,9 @@ struct Args {
     /// A fast, small run (to check the benchmark itself works).
     #[arg(long)]
     quick: bool,
+    /// Which parts to run.
+    #[arg(long, value_delimiter = ',', default_value = "requests,sse,rush")]
+    parts: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -98,38 +101,53 @@ async fn run(args: &Args, repo: &Path) -> Result<(String, u64)> {
     let scratch = repo.join("target/bench").join(format!("run-{}", std::process::id()));
     let max_instances = (args.sse_clients as u32 + 500).max(1000);
 
+    let part = |name: &str| args.parts.iter().any(|p| p == name);
     let server = host::Host::start(repo, &manifest, &scratch.join("requests"), max_instances)?;
-    eprintln!("[bench] requests at {:?} clients, host on {}", args.clients, server.addr);
-    let settings = throughput::Settings {
-        clients: args.clients.clone(),
-        seconds: args.seconds,
-        flows_per_client: args.flows_per_client,
-        min_flows: args.min_flows,
-    };
-    let rows = throughput::measure(server.addr, &settings).await?;
-    eprintln!("[bench] {} board-stream clients, {} changes", args.sse_clients, args.sse_changes);
-    let sse =
-        sse::measure(server.addr, args.sse_clients, args.sse_changes, Duration::from_millis(args.sse_pace_ms)).await?;
+    let mut rows = Vec::new();
+    if part("requests") {
+        eprintln!("[bench] requests at {:?} clients, host on {}", args.clients, server.addr);
+        let settings = throughput::Settings {
+            clients: args.clients.clone(),
+            seconds: args.seconds,
+            flows_per_client: args.flows_per_client,
+            min_flows: args.min_flows,
+        };
+        rows = throughput::measure(server.addr, &settings).await?;
+    }
+    let mut sse = None;
+    if part("sse") {
+        eprintln!("[bench] {} board-stream clients, {} changes", args.sse_clients, args.sse_changes);
+        let pace = Duration::from_millis(args.sse_pace_ms);
+        sse = Some(sse::measure(server.addr, args.sse_clients, args.sse_changes, pace).await?);
+    }
     let mut failures = server.failures();
     server.stop()?;
 
-    // A fresh host, so its peak memory is the rush's own.
-    let server = host::Host::start(repo, &manifest, &scratch.join("rush"), max_instances)?;
-    eprintln!("[bench] rush of {} orders", args.rush_orders);
-    let rush = rush::measure(&server, args.rush_orders, args.rush_customers, args.rush_baristas).await?;
-    failures.extend(server.failures());
-    server.stop()?;
+    let mut rush = None;
+    if part("rush") {
+        // A fresh host, so its peak memory is the rush's own.
+        let server = host::Host::start(repo, &manifest, &scratch.join("rush"), max_instances)?;
+        eprintln!("[bench] rush of {} orders", args.rush_orders);
+        rush = Some(rush::measure(&server, args.rush_orders, args.rush_customers, args.rush_baristas).await?);
+        failures.extend(server.failures());
+        server.stop()?;
+    }
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let report =
-        report::Report { machine: machine(), rows: &rows, sse: Some(&sse), rush: Some(&rush), components: &components };
+    let report = report::Report {
+        machine: machine(),
+        rows: &rows,
+        sse: sse.as_ref(),
+        rush: rush.as_ref(),
+        components: &components,
+    };
     let mut markdown = report.markdown();
     if !failures.is_empty() {
         markdown.push_str(&format!("Host errors ({}): {:?}\n", failures.len(), &failures[..failures.len().min(3)]));
     }
     let failed = rows.iter().map(|r| r.stats.errors).sum::<u64>()
-        + rush.errors
-        + (sse.clients - sse.complete_clients) as u64
+        + rush.as_ref().map_or(0, |r| r.errors)
+        + sse.as_ref().map_or(0, |s| (s.clients - s.complete_clients) as u64)
         + failures.len() as u64;
     Ok((markdown, failed))
 }

@@ -10,6 +10,7 @@
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +108,127 @@ impl KvBackend for Stores {
     }
 }
 
+/// What one request did to the store: shown on the host's access-log line.
+#[derive(Default)]
+pub struct KvStats {
+    reads: AtomicU64,
+    writes: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+}
+
+impl std::fmt::Display for KvStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        write!(
+            f,
+            "kv {}r/{}w {}B/{}B",
+            load(&self.reads),
+            load(&self.writes),
+            load(&self.bytes_read),
+            load(&self.bytes_written)
+        )
+    }
+}
+
+impl KvStats {
+    fn read(&self, bytes: usize) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.bytes_read.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn wrote(&self, bytes: usize) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.bytes_written.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// A request's view of the stores, counting what it reads and writes.
+pub struct Counted {
+    pub inner: std::sync::Arc<dyn KvBackend>,
+    pub stats: std::sync::Arc<KvStats>,
+}
+
+fn size(value: &Option<Vec<u8>>) -> usize {
+    value.as_ref().map_or(0, Vec::len)
+}
+
+impl KvBackend for Counted {
+    fn has_store(&self, store: &str) -> bool {
+        self.inner.has_store(store)
+    }
+    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        let value = self.inner.get(store, key)?;
+        self.stats.read(size(&value));
+        Ok(value)
+    }
+    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        self.stats.wrote(value.len());
+        self.inner.set(store, key, value)
+    }
+    fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+        self.stats.wrote(0);
+        self.inner.delete(store, key)
+    }
+    fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+        self.stats.read(0);
+        self.inner.exists(store, key)
+    }
+    fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+        self.stats.read(0);
+        self.inner.keys(store)
+    }
+    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        let values = self.inner.get_many(store, keys)?;
+        values.iter().for_each(|(_, v)| self.stats.read(size(v)));
+        Ok(values)
+    }
+    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        entries.iter().for_each(|(_, v)| self.stats.wrote(v.len()));
+        self.inner.set_many(store, entries)
+    }
+    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+        keys.iter().for_each(|_| self.stats.wrote(0));
+        self.inner.delete_many(store, keys)
+    }
+    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        self.stats.wrote(8);
+        self.inner.increment(store, key, delta)
+    }
+    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
+        self.stats.wrote(new.len());
+        self.inner.compare_and_swap(store, key, expected, new)
+    }
+}
+
 pub struct SqliteKv {
     connection: Mutex<Connection>,
+    /// Dropping it stops the checkpointer (see [`spawn_checkpointer`]).
+    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Checkpoints the WAL on its own connection and thread. SQLite would
+/// otherwise do it inside whichever commit crosses 1,000 pages, syncing the
+/// file while that request (and every one queued behind the lock) waits.
+/// A passive checkpoint never blocks readers or writers.
+fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new().name("kv-checkpoint".into()).spawn(move || loop {
+        let done =
+            matches!(stopped.recv_timeout(CHECKPOINT_EVERY), Err(std::sync::mpsc::RecvTimeoutError::Disconnected));
+        if let Err(e) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            eprintln!("[host] key-value checkpoint failed: {e}");
+        }
+        if done {
+            break;
+        }
+    })?;
+    Ok(stop)
 }
 
 impl SqliteKv {
@@ -118,7 +238,11 @@ impl SqliteKv {
         }
         let connection =
             Connection::open(path).with_context(|| format!("cannot open key-value database {}", path.display()))?;
-        Self::init(connection).with_context(|| format!("cannot prepare key-value database {}", path.display()))
+        let mut kv =
+            Self::init(connection).with_context(|| format!("cannot prepare key-value database {}", path.display()))?;
+        kv.connection.get_mut().unwrap_or_else(|p| p.into_inner()).pragma_update(None, "wal_autocheckpoint", 0)?;
+        kv._checkpointer = Some(spawn_checkpointer(path)?);
+        Ok(kv)
     }
 
     /// A throw-away store (tests, `measure`).
@@ -139,7 +263,7 @@ impl SqliteKv {
             )",
             [],
         )?;
-        Ok(Self { connection: Mutex::new(connection) })
+        Ok(Self { connection: Mutex::new(connection), _checkpointer: None })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> KvResult<T>) -> KvResult<T> {
@@ -191,10 +315,16 @@ impl KvBackend for SqliteKv {
 
     fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
         self.with(|c| {
-            let mut statement = c.prepare_cached(SELECT)?;
-            keys.iter()
-                .map(|key| Ok((key.clone(), statement.query_row(params![store, key], |r| r.get(0)).optional()?)))
-                .collect()
+            // One read transaction: one consistent snapshot, one lock for all keys.
+            let tx = c.transaction()?;
+            let values = {
+                let mut statement = tx.prepare_cached(SELECT)?;
+                keys.iter()
+                    .map(|key| Ok((key.clone(), statement.query_row(params![store, key], |r| r.get(0)).optional()?)))
+                    .collect::<KvResult<Vec<_>>>()?
+            };
+            tx.commit()?;
+            Ok(values)
         })
     }
 
@@ -219,6 +349,15 @@ impl KvBackend for SqliteKv {
     }
 
     fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        if delta == 0 {
+            // Reading a counter (event streams poll one several times a second): no write transaction.
+            return match self.get(store, key)? {
+                None => Ok(0),
+                Some(bytes) => Ok(i64::from_le_bytes(
+                    bytes.as_slice().try_into().map_err(|_| KvError::NotACounter(key.to_string()))?,
+                )),
+            };
+        }
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<Vec<u8>> =
@@ -280,6 +419,9 @@ mod tests {
         assert_eq!(kv.get("s", "n").unwrap().unwrap(), 2i64.to_le_bytes());
         kv.set("s", "text", b"hello").unwrap();
         assert_eq!(kv.increment("s", "text", 1), Err(KvError::NotACounter("text".into())));
+        assert_eq!(kv.increment("s", "text", 0), Err(KvError::NotACounter("text".into())));
+        assert_eq!(kv.increment("s", "absent", 0).unwrap(), 0, "reading an absent counter writes nothing");
+        assert!(!kv.exists("s", "absent").unwrap());
     }
 
     #[test]

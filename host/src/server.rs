@@ -20,7 +20,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::engine::LoadedComponent;
-use crate::kv::KvBackend;
+use crate::kv::{KvBackend, KvStats};
 use crate::manifest::Manifest;
 use crate::routes::{RouteMatch, RoutePattern, Router};
 use crate::variables::Variables;
@@ -74,12 +74,15 @@ impl App {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let (response, component) = match self.dispatch(req, client).await {
+        let stats = Arc::new(KvStats::default());
+        let (response, component) = match self.dispatch(req, client, stats.clone()).await {
             Ok((response, component)) => (response, Some(component)),
             Err(response) => (response, None),
         };
+        // The store work is counted until the response head is ready (a
+        // streaming guest may go on reading after that).
         println!(
-            "[host] {method} {path} {} {} {:.1}ms",
+            "[host] {method} {path} {} {} {:.1}ms {stats}",
             response.status().as_u16(),
             component.as_deref().unwrap_or("-"),
             started.elapsed().as_secs_f64() * 1000.0
@@ -91,6 +94,7 @@ impl App {
         &self,
         req: Request<B>,
         client: SocketAddr,
+        stats: Arc<KvStats>,
     ) -> Result<(Response<HyperOutgoingBody>, Arc<str>), Response<HyperOutgoingBody>>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -105,7 +109,7 @@ impl App {
         };
         let component = &self.components[index];
         let req = with_spin_headers(req, &self.base, route, &matched, client);
-        match self.run(component, req).await {
+        match self.run(component, req, stats).await {
             Ok(response) => Ok((response, component.id.clone())),
             Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
                 eprintln!("[host] every instance slot is busy: answering 503 to {path} (see --max-instances)");
@@ -118,12 +122,17 @@ impl App {
         }
     }
 
-    async fn run<B>(&self, component: &LoadedComponent, req: Request<B>) -> Result<Response<HyperOutgoingBody>>
+    async fn run<B>(
+        &self,
+        component: &LoadedComponent,
+        req: Request<B>,
+        stats: Arc<KvStats>,
+    ) -> Result<Response<HyperOutgoingBody>>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = component.new_store(self.kv.clone(), self.variables.clone())?;
+        let mut store = component.new_store(self.kv.clone(), self.variables.clone(), stats)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;

@@ -40,7 +40,7 @@ pub struct OpenStore {
 pub struct CasHandle {
     store: String,
     key: String,
-    /// The value seen by `new` or the last `current`; the swap compares against it.
+    /// The value seen by `new` (or by the failed swap that made this handle); the swap compares against it.
     seen: Option<Vec<u8>>,
 }
 
@@ -243,18 +243,10 @@ impl atomics::HostCas for SpinContext {
         Ok(Ok(self.table.push(CasHandle { store: label, key, seen })?))
     }
 
+    /// The value the handle was made with (read by `new`, or by the failed
+    /// swap that handed it back): the one the next swap compares against.
     fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
-        let (store, key) = {
-            let handle = self.table.get(&cas)?;
-            (handle.store.clone(), handle.key.clone())
-        };
-        match self.kv.get(&store, &key) {
-            Ok(seen) => {
-                self.table.get_mut(&cas)?.seen.clone_from(&seen);
-                Ok(Ok(seen))
-            }
-            Err(e) => Ok(Err(wasi_error(e))),
-        }
+        Ok(Ok(self.table.get(&cas)?.seen.clone()))
     }
 
     fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {

@@ -45,14 +45,28 @@ pub type Snapshot<T> = (Versioned<T>, Vec<u8>);
 
 /// Reads a versioned record.
 pub fn read<T: DeserializeOwned>(kv: &impl KeyValue, key: &str) -> Result<Option<Snapshot<T>>, DomainError> {
-    match kv.get(key)? {
+    parse(key, kv.get(key)?)
+}
+
+/// Reads many records in one go (see [`KeyValue::get_many`]), in the order of `keys`.
+pub fn read_many<T: DeserializeOwned>(
+    kv: &impl KeyValue,
+    keys: &[String],
+) -> Result<Vec<Option<Snapshot<T>>>, DomainError> {
+    let values = kv.get_many(keys)?;
+    keys.iter().zip(values).map(|(key, value)| parse(key, value)).collect()
+}
+
+fn parse<T: DeserializeOwned>(key: &str, value: Option<Vec<u8>>) -> Result<Option<Snapshot<T>>, DomainError> {
+    match value {
         None => Ok(None),
-        Some(bytes) => {
-            let record = serde_json::from_slice(&bytes)
-                .map_err(|e| KvError::Corrupt { key: key.to_string(), reason: e.to_string() })?;
-            Ok(Some((record, bytes)))
-        }
+        Some(bytes) => Ok(Some((decode(key, &bytes)?, bytes))),
     }
+}
+
+/// The record stored at `key`, from its bytes.
+pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Versioned<T>, DomainError> {
+    Ok(serde_json::from_slice(bytes).map_err(|e| KvError::Corrupt { key: key.to_string(), reason: e.to_string() })?)
 }
 
 /// Applies `decide` to the record at `key` atomically. `missing` is the error
@@ -70,7 +84,7 @@ where
     // The write we attempted last and the answer it carried.
     let mut pending: Option<(String, R)> = None;
     for _ in 0..MAX_TRIES {
-        let Some((current, bytes)) = read::<T>(kv, key)? else {
+        let Some((current, bytes)) = parse::<T>(key, kv.get_for_update(key)?)? else {
             return Err(missing());
         };
         if let Some((write, answer)) = pending.take() {

@@ -1,21 +1,23 @@
 //! The shop's event log: every change appends one event, numbered by an
-//! atomic counter. Events are packed 32 to a page in a ring of 16 page keys,
-//! so the newest 480–512 events are kept in 16 keys, a reader at position p
+//! atomic counter. Events are packed 8 to a page in a ring of 64 page keys,
+//! so the newest 504–512 events are kept in 64 keys, a reader at position p
 //! reads one small counter and then only the page(s) after p.
 //!
 //! Keys owned here:
 //! - `shop/{shop}/events/seq`         counter: the id of the newest event
-//! - `shop/{shop}/events/page/{0..15}` JSON `Versioned<Page>`: events with id / 32 = page
+//! - `shop/{shop}/events/page/{0..63}` JSON `Versioned<Page>`: events with id / 8 = page
 
 use crate::atomic::{read, update, Decision, Versioned};
 use crate::error::DomainError;
 use crate::kv::KeyValue;
 use crate::shop::ShopId;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-pub const PAGE_SIZE: u64 = 32;
-pub const PAGES: u64 = 16;
+/// Small pages keep an append cheap: it rewrites one page, about 8 KB at most.
+pub const PAGE_SIZE: u64 = 8;
+pub const PAGES: u64 = 64;
 /// A missing event this much older than a later one was lost by a writer that
 /// died between numbering and storing it; readers go past it.
 const LOST_AFTER_MS: i64 = 5_000;
@@ -69,7 +71,7 @@ fn page_key(shop: &ShopId, page: u64) -> String {
 }
 
 /// Creates the ring's keys for a new shop (compare-and-swap never creates keys).
-/// Slot i starts as page i − 16, a lap that never held events.
+/// Slot i starts as page i − PAGES, a lap that never held events.
 pub fn create_log(kv: &impl KeyValue, shop: &ShopId) -> Result<(), DomainError> {
     for slot in 0..PAGES {
         let empty = Page { page: slot as i64 - PAGES as i64, events: Vec::new() };
@@ -85,7 +87,7 @@ pub struct NewEvent<'a> {
     pub data: Value,
 }
 
-/// Appends an event: one `increment` numbers it, one CAS stores it in its page.
+/// Appends one event: one `increment` numbers it, one CAS stores it in its page.
 pub fn append(
     kv: &impl KeyValue,
     shop: &ShopId,
@@ -93,38 +95,96 @@ pub fn append(
     now_ms: i64,
     new: NewEvent,
 ) -> Result<Event, DomainError> {
-    let id = kv.increment(&seq_key(shop), 1)? as u64;
-    let event = Event {
-        id,
-        kind: new.kind.to_string(),
-        time: crate::time::rfc3339(now_ms),
-        time_ms: now_ms,
-        shop_id: shop.to_string(),
-        order_id: new.order_id.map(str::to_string),
-        customer_id: new.customer_id.map(str::to_string),
-        data: new.data,
-    };
-    let page = (id / PAGE_SIZE) as i64;
+    let mut appended = append_all(kv, shop, writer, now_ms, vec![new])?;
+    Ok(appended.pop().expect("one event in, one out"))
+}
+
+/// Appends events that one change causes, in order: one `increment` takes
+/// all their ids, and each page they land on is written once.
+pub fn append_all(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    writer: &str,
+    now_ms: i64,
+    new: Vec<NewEvent>,
+) -> Result<Vec<Event>, DomainError> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let last = kv.increment(&seq_key(shop), new.len() as i64)? as u64;
+    let first = last + 1 - new.len() as u64;
+    let events: Vec<Event> = new
+        .into_iter()
+        .zip(first..)
+        .map(|(new, id)| Event {
+            id,
+            kind: new.kind.to_string(),
+            time: crate::time::rfc3339(now_ms),
+            time_ms: now_ms,
+            shop_id: shop.to_string(),
+            order_id: new.order_id.map(str::to_string),
+            customer_id: new.customer_id.map(str::to_string),
+            data: new.data,
+        })
+        .collect();
+    for page in first / PAGE_SIZE..=last / PAGE_SIZE {
+        let on_page: Vec<&Event> = events.iter().filter(|e| e.id / PAGE_SIZE == page).collect();
+        write_to_page(kv, shop, writer, page, &on_page)?;
+    }
+    Ok(events)
+}
+
+/// A page as the writer sees it: the events stay raw JSON (only their ids
+/// are read), so an append neither rebuilds nor clones the others' data.
+#[derive(Serialize, Deserialize)]
+struct RawPage {
+    page: i64,
+    events: Vec<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct EventId {
+    id: u64,
+}
+
+fn id_of(event: &RawValue) -> u64 {
+    serde_json::from_str::<EventId>(event.get()).map(|e| e.id).unwrap_or(0)
+}
+
+fn write_to_page(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    writer: &str,
+    page: u64,
+    events: &[&Event],
+) -> Result<(), DomainError> {
+    let page = page as i64;
+    let raw: Vec<(u64, Box<RawValue>)> = events
+        .iter()
+        .map(|e| (e.id, serde_json::value::to_raw_value(e).expect("events always serialize to JSON")))
+        .collect();
     let missing = || DomainError::refused("shop_not_ready", 503, "the shop's event log is not set up yet; try again");
-    update(kv, &page_key(shop, id / PAGE_SIZE), writer, missing, |current: &Page| {
+    update(kv, &page_key(shop, page as u64), writer, missing, |current: &RawPage| {
         Ok(if current.page == page {
-            if current.events.iter().any(|e| e.id == id) {
+            let stored: Vec<u64> = current.events.iter().map(|e| id_of(e)).collect();
+            let fresh: Vec<&(u64, Box<RawValue>)> = raw.iter().filter(|(id, _)| !stored.contains(id)).collect();
+            if fresh.is_empty() {
                 Decision::Keep(())
             } else {
-                let mut next = current.clone();
-                let at = next.events.partition_point(|e| e.id < id);
-                next.events.insert(at, event.clone());
-                Decision::Write(next, ())
+                let mut merged: Vec<(u64, Box<RawValue>)> =
+                    stored.into_iter().zip(current.events.iter().cloned()).collect();
+                merged.extend(fresh.into_iter().cloned());
+                merged.sort_by_key(|(id, _)| *id);
+                Decision::Write(RawPage { page, events: merged.into_iter().map(|(_, e)| e).collect() }, ())
             }
         } else if current.page < page {
             // The ring comes round: this slot's old page is dropped (trimmed).
-            Decision::Write(Page { page, events: vec![event.clone()] }, ())
+            Decision::Write(RawPage { page, events: raw.iter().map(|(_, e)| e.clone()).collect() }, ())
         } else {
             // Our page was already overwritten: 512 newer events exist. Nothing to keep.
             Decision::Keep(())
         })
-    })?;
-    Ok(event)
+    })
 }
 
 /// The newest event id (0 before the first event). One small read.
@@ -232,7 +292,7 @@ mod tests {
     fn only_the_newest_pages_are_kept_and_older_positions_get_reset() {
         let (kv, shop) = setup();
         add(&kv, &shop, 600, 1_000);
-        assert_eq!(kv.len(), 17, "16 pages and the counter, however many events");
+        assert_eq!(kv.len() as u64, PAGES + 1, "the pages and the counter, however many events");
         let old = read_after(&kv, &shop, 10, 100, 1_000).unwrap();
         assert!(old.reset);
         assert_eq!(old.next, 600);
@@ -252,6 +312,23 @@ mod tests {
         assert_eq!(waiting.events.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
         let later = read_after(&kv, &shop, 2, 10, 1_100 + LOST_AFTER_MS).unwrap();
         assert_eq!(later.events.iter().map(|e| e.id).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn events_of_one_change_get_consecutive_ids_even_across_a_page_boundary() {
+        let (kv, shop) = setup();
+        add(&kv, &shop, PAGE_SIZE - 2, 1_000);
+        let new = |i: u64| NewEvent {
+            kind: kind::ORDER_FINISHED,
+            order_id: None,
+            customer_id: None,
+            data: json!({ "i": i }),
+        };
+        let appended = append_all(&kv, &shop, "w", 1_000, (0..3).map(new).collect()).unwrap();
+        let ids: Vec<u64> = appended.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [PAGE_SIZE - 1, PAGE_SIZE, PAGE_SIZE + 1]);
+        let read = read_after(&kv, &shop, PAGE_SIZE - 2, 10, 1_000).unwrap();
+        assert_eq!(read.events.iter().map(|e| e.data["i"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
     }
 
     #[test]

@@ -47,6 +47,17 @@ pub trait KeyValue {
     /// equals `expected`. `Ok(false)` means someone else changed it first.
     fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> KvResult<bool>;
 
+    /// Reads `key` to change it with [`KeyValue::compare_and_swap`] next. A
+    /// store that can keep what it read for that swap does (one read, not two).
+    fn get_for_update(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
+        self.get(key)
+    }
+
+    /// Reads many keys in one go, in the order given (`None` where absent).
+    fn get_many(&self, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+
     /// Reads a JSON value.
     fn get_json<T: DeserializeOwned>(&self, key: &str) -> KvResult<Option<T>>
     where

@@ -7,11 +7,12 @@
 //! - `shop/{shop}/open`                  JSON `Versioned<OpenSet>`: the open orders (capacity)
 //! - `shop/{shop}/customers/{0..15}`     JSON `Versioned<CustomerShard>`: per-customer open orders, today's count, codes used
 //! - `shop/{shop}/finished`              JSON `Versioned<FinishedSet>`: orders finished in the last 15 minutes
+//! - `shop/{shop}/board`                 JSON `CachedBoard`: the board as computed at an event head (derived; plain `set`)
 //! - `shop/{shop}/day/{day}/number`      counter: the day's last order number
 //! - `shop/{shop}/archive/{day}`         JSON `Versioned<[Order]>`: the day's finished orders, folded in by the sweeper
 //! - `shop/{shop}/archive/{day}/init`    counter: elects the one writer that creates the day's archive
 
-use crate::atomic::{read, update, Decision, Versioned};
+use crate::atomic::{decode, read, read_many, update, Decision, Versioned};
 use crate::auth::keyed_digest;
 use crate::error::DomainError;
 use crate::events::{self, kind, NewEvent};
@@ -19,7 +20,7 @@ use crate::kv::KeyValue;
 use crate::metrics;
 use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView};
 use crate::qr;
-use crate::shop::{list_shops, load_ready_shop, ShopConfig, ShopId};
+use crate::shop::{list_shops, load_ready_config, load_ready_shop, ShopConfig, ShopId};
 use crate::time::business_day;
 use data_encoding::BASE32_NOPAD;
 use serde::{Deserialize, Serialize};
@@ -128,13 +129,22 @@ fn today(config: &ShopConfig, now_ms: i64) -> String {
 }
 
 fn emit<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, kind: &str, order: Option<&Order>, data: serde_json::Value) {
-    let new = NewEvent {
-        kind,
-        order_id: order.map(|o| o.id.as_str()),
-        customer_id: order.map(|o| o.customer_id.as_str()),
-        data,
-    };
-    append_event(ctx, shop, new);
+    emit_all(ctx, shop, vec![(kind, order, data)]);
+}
+
+/// The events one change causes, appended together (one id range, one page write).
+fn emit_all<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, events: Vec<(&str, Option<&Order>, serde_json::Value)>) {
+    let new = events
+        .into_iter()
+        .map(|(kind, order, data)| NewEvent {
+            kind,
+            order_id: order.map(|o| o.id.as_str()),
+            customer_id: order.map(|o| o.customer_id.as_str()),
+            data,
+        })
+        .collect();
+    // The change itself is already stored; a lost event must not undo it or fail the request.
+    let _ = events::append_all(ctx.kv, shop, ctx.writer, ctx.now_ms, new);
 }
 
 /// Counts a change in the day's metrics. The change itself is stored already:
@@ -189,8 +199,7 @@ pub fn redeem<K: KeyValue>(
     display_name: Option<String>,
     robot: bool,
 ) -> Result<Redeemed, DomainError> {
-    let view = load_ready_shop(ctx.kv, shop)?;
-    let config = &view.config;
+    let config = &load_ready_config(ctx.kv, shop)?;
     let slot = qr::redeemable_slot(ctx.signing_key, shop, config, code, ctx.now_ms / 1000)?;
     let id = order_id(ctx.signing_key, shop, slot, customer);
     if let Some(existing) = read_order(ctx, &id)? {
@@ -246,8 +255,14 @@ pub fn redeem<K: KeyValue>(
     ctx.kv.set(&order_key(&id), &Versioned::first(order.clone()).to_bytes())?;
     let view = order.view(ctx.now_ms, None);
     count(ctx, shop, &order.day, metrics::Happened::Started);
-    emit(ctx, shop, kind::NEW_ORDER, Some(&order), json!({ "tokensLeft": tokens_left, "order": view }));
-    emit(ctx, shop, kind::WORKFLOW_STARTED, Some(&order), json!({ "order": view }));
+    emit_all(
+        ctx,
+        shop,
+        vec![
+            (kind::NEW_ORDER, Some(&order), json!({ "tokensLeft": tokens_left, "order": view })),
+            (kind::WORKFLOW_STARTED, Some(&order), json!({ "order": view })),
+        ],
+    );
     Ok(Redeemed { order: view, created: true, tokens_left: Some(tokens_left) })
 }
 
@@ -510,33 +525,44 @@ fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, D
         OrderState::Completed => {
             finish(ctx, &shop, order)?;
             count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
-            emit(ctx, &shop, kind::ORDER_COMPLETED, Some(order), json!({ "order": view }));
-            emit(ctx, &shop, kind::ORDER_FINISHED, Some(order), json!({ "state": "completed" }));
+            let mut events = vec![
+                (kind::ORDER_COMPLETED, Some(order), json!({ "order": view })),
+                (kind::ORDER_FINISHED, Some(order), json!({ "state": "completed" })),
+            ];
             if let Some(drink) = &order.drink {
                 let day = metrics::day_metrics(ctx.kv, &shop, &order.day)?;
                 if let Some(average) = metrics::drink_average(&day, &drink.id) {
                     let data = json!({ "drinkId": drink.id, "drink": drink.name, "averageSeconds": average });
-                    emit(ctx, &shop, kind::DRINK_AVERAGE_TIME, None, data);
+                    events.push((kind::DRINK_AVERAGE_TIME, None, data));
                 }
             }
+            emit_all(ctx, &shop, events);
         }
         OrderState::Cancelled => {
             finish(ctx, &shop, order)?;
             count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
-            emit(
+            let cancelled = json!({ "cancelledBy": order.cancelled_by, "order": view });
+            emit_all(
                 ctx,
                 &shop,
-                kind::ORDER_CANCELLED,
-                Some(order),
-                json!({ "cancelledBy": order.cancelled_by, "order": view }),
+                vec![
+                    (kind::ORDER_CANCELLED, Some(order), cancelled),
+                    (kind::ORDER_FINISHED, Some(order), json!({ "state": "cancelled" })),
+                ],
             );
-            emit(ctx, &shop, kind::ORDER_FINISHED, Some(order), json!({ "state": "cancelled" }));
         }
         OrderState::TimedOut => {
             finish(ctx, &shop, order)?;
             count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
-            emit(ctx, &shop, kind::ORDER_TIMEOUT, Some(order), json!({ "cause": order.timeout_cause, "order": view }));
-            emit(ctx, &shop, kind::ORDER_FINISHED, Some(order), json!({ "state": "timed_out" }));
+            let timed_out = json!({ "cause": order.timeout_cause, "order": view });
+            emit_all(
+                ctx,
+                &shop,
+                vec![
+                    (kind::ORDER_TIMEOUT, Some(order), timed_out),
+                    (kind::ORDER_FINISHED, Some(order), json!({ "state": "timed_out" })),
+                ],
+            );
         }
         OrderState::AwaitingDrink => {}
     }
@@ -684,12 +710,10 @@ pub fn day_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str) -> Result
     }
     let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
     let (finished, _) = read::<FinishedSet>(ctx.kv, &shop.key("finished"))?.ok_or_else(shop_missing(shop))?;
-    let live = open.data.orders.iter().map(|e| &e.id).chain(finished.data.orders.iter().map(|e| &e.id));
-    for id in live {
-        if let Some(order) = read_order(ctx, id)? {
-            if order.day == day {
-                found.insert(order.id.clone(), order.at(ctx.now_ms));
-            }
+    let live = open.data.orders.into_iter().map(|e| e.id).chain(finished.data.orders.into_iter().map(|e| e.id));
+    for order in read_orders(ctx, live)? {
+        if order.day == day {
+            found.insert(order.id.clone(), order.at(ctx.now_ms));
         }
     }
     let mut orders: Vec<Order> = found.into_values().collect();
@@ -704,46 +728,59 @@ pub fn open_count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u64, Domai
 
 /// The business day of a shop now.
 pub fn current_day<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<String, DomainError> {
-    Ok(today(&load_ready_shop(ctx.kv, shop)?.config, ctx.now_ms))
+    Ok(today(&load_ready_config(ctx.kv, shop)?, ctx.now_ms))
 }
 
-/// The shop's open orders as they stand now (reads each one: at most `maxOpenOrders`).
+/// Orders by id, read in one batch (ids without a record are skipped).
+fn read_orders<K: KeyValue>(ctx: &Ctx<K>, ids: impl Iterator<Item = String>) -> Result<Vec<Order>, DomainError> {
+    let keys: Vec<String> = ids.map(|id| order_key(&id)).collect();
+    Ok(read_many::<Order>(ctx.kv, &keys)?.into_iter().flatten().map(|(record, _)| record.data).collect())
+}
+
+/// The shop's open orders as they stand now (one batch: at most `maxOpenOrders`).
 fn open_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Vec<Order>, DomainError> {
     let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
-    let mut orders = Vec::new();
-    for entry in &open.data.orders {
-        if let Some(order) = read_order(ctx, &entry.id)? {
-            orders.push(order.at(ctx.now_ms));
+    let ids = open.data.orders.into_iter().map(|e| e.id);
+    Ok(read_orders(ctx, ids)?.into_iter().map(|o| o.at(ctx.now_ms)).collect())
+}
+
+/// A shop's orders in the given states as they stand now, oldest first.
+/// Timeouts found on the way are written down (lazy enforcement).
+fn shop_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, states: &[OrderState]) -> Result<Vec<Order>, DomainError> {
+    let keys = [shop.key("open"), shop.key("finished")];
+    let mut sets = ctx.kv.get_many(&keys)?.into_iter();
+    let (Some(Some(open)), Some(Some(finished))) = (sets.next(), sets.next()) else {
+        // Not a shop (404), or one still being set up (503).
+        load_ready_shop(ctx.kv, shop)?;
+        return Err(shop_missing(shop)());
+    };
+    let mut open: Versioned<OpenSet> = decode(&keys[0], &open)?;
+    if open.data.orders.iter().any(|e| e.check_after_ms <= ctx.now_ms) {
+        for entry in open.data.orders.iter().filter(|e| e.check_after_ms <= ctx.now_ms) {
+            settle_if_done(ctx, shop, &entry.id)?;
         }
+        open = read::<OpenSet>(ctx.kv, &keys[0])?.ok_or_else(shop_missing(shop))?.0;
     }
+    let mut ids: Vec<String> = open.data.orders.into_iter().map(|e| e.id).collect();
+    if states.iter().any(|s| !s.is_open()) {
+        let finished: Versioned<FinishedSet> = decode(&keys[1], &finished)?;
+        ids.extend(finished.data.orders.into_iter().map(|e| e.id));
+    }
+    let mut orders: Vec<Order> = read_orders(ctx, ids.into_iter())?.into_iter().map(|o| o.at(ctx.now_ms)).collect();
+    orders.retain(|o| states.contains(&o.state));
+    orders.sort_by_key(|o| (o.submitted_ms.unwrap_or(o.created_ms), o.created_ms));
     Ok(orders)
 }
 
-/// A shop's orders in the given states, oldest first. Timeouts found on the
-/// way are written down (lazy enforcement).
+/// A shop's orders in the given states, oldest first, with queue positions.
+/// Timeouts found on the way are written down (lazy enforcement).
 pub fn list_orders<K: KeyValue>(
     ctx: &Ctx<K>,
     shop: &ShopId,
     states: &[OrderState],
 ) -> Result<Vec<OrderView>, DomainError> {
-    load_ready_shop(ctx.kv, shop)?;
-    let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
-    for entry in open.data.orders.iter().filter(|e| e.check_after_ms <= ctx.now_ms) {
-        settle_if_done(ctx, shop, &entry.id)?;
-    }
-    let mut orders = open_orders(ctx, shop)?;
-    if states.iter().any(|s| !s.is_open()) {
-        let (finished, _) = read::<FinishedSet>(ctx.kv, &shop.key("finished"))?.ok_or_else(shop_missing(shop))?;
-        for entry in &finished.data.orders {
-            if let Some(order) = read_order(ctx, &entry.id)? {
-                orders.push(order);
-            }
-        }
-    }
-    orders.retain(|o| states.contains(&o.state));
-    orders.sort_by_key(|o| (o.submitted_ms.unwrap_or(o.created_ms), o.created_ms));
     let mut position = 0;
-    Ok(orders
+    Ok(shop_orders(ctx, shop, states)?
         .iter()
         .map(|o| {
             let queued = o.state == OrderState::Queued;
@@ -865,7 +902,7 @@ pub const READY_ON_BOARD_MS: i64 = 10 * 60 * 1000;
 const DEFAULT_SERVICE_MS: i64 = 90_000;
 
 /// One line of the public board: no customer id, no code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardItem {
     pub number: Option<u32>,
@@ -876,14 +913,54 @@ pub struct BoardItem {
     pub since: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Board {
     pub preparing: Vec<BoardItem>,
     pub ready: Vec<BoardItem>,
 }
 
+/// The board as computed at an event head (`shop/{shop}/board`).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CachedBoard {
+    head: u64,
+    valid_until_ms: i64,
+    board: Board,
+}
+
+/// The longest a computed board is served without recomputing (so that a
+/// change whose event was lost still shows within this time).
+const BOARD_CACHE_MS: i64 = 30_000;
+
 /// `GET /api/shops/:shop/board`: what the big screen shows.
+///
+/// Every change the board shows appends an event, so a board computed at
+/// event head `h` stays right while the head is still `h` and no deadline
+/// or ready-time has passed. Screens and phones read the board far more
+/// often than it changes: a read is then one counter and one small value
+/// instead of every order. The cached value is derived, so a plain `set`
+/// (last writer wins) is safe: readers check the head before using it.
 pub fn board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Board, DomainError> {
+    let head = events::head(ctx.kv, shop)?;
+    let key = shop.key("board");
+    if let Some(bytes) = ctx.kv.get(&key)? {
+        if let Ok(cached) = serde_json::from_slice::<CachedBoard>(&bytes) {
+            if cached.head == head && ctx.now_ms < cached.valid_until_ms {
+                return Ok(cached.board);
+            }
+        }
+    }
+    let (board, valid_until_ms) = compute_board(ctx, shop)?;
+    let cached = CachedBoard { head, valid_until_ms, board };
+    if let Err(e) = ctx.kv.set(&key, &crate::kv::to_json(&cached)) {
+        eprintln!("board of shop {shop} not cached: {e}");
+    }
+    Ok(cached.board)
+}
+
+/// The board from the orders themselves, and until when it holds if no event comes.
+fn compute_board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<(Board, i64), DomainError> {
+    let mut valid_until_ms = ctx.now_ms + BOARD_CACHE_MS;
     let item = |o: &Order, since_ms: i64| BoardItem {
         number: o.number,
         drink: o.drink.as_ref().map(|d| d.name.clone()),
@@ -891,17 +968,19 @@ pub fn board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Board, DomainEr
         state: o.state,
         since: crate::time::rfc3339(since_ms),
     };
-    let orders = list_orders(ctx, shop, &[OrderState::Queued, OrderState::InProgress, OrderState::Completed])?;
+    let orders = shop_orders(ctx, shop, &[OrderState::Queued, OrderState::InProgress, OrderState::Completed])?;
     let mut board = Board { preparing: Vec::new(), ready: Vec::new() };
-    for view in orders {
-        let Some(order) = read_order(ctx, &view.id)? else { continue };
+    for order in orders {
         match order.state {
             OrderState::Queued | OrderState::InProgress => {
+                // At its deadline it times out and leaves the board.
+                valid_until_ms = valid_until_ms.min(order.deadline_ms.unwrap_or(i64::MAX));
                 board.preparing.push(item(&order, order.submitted_ms.unwrap_or(order.created_ms)))
             }
             OrderState::Completed => {
                 let done = order.finished_ms.unwrap_or(ctx.now_ms);
                 if ctx.now_ms - done < READY_ON_BOARD_MS {
+                    valid_until_ms = valid_until_ms.min(done + READY_ON_BOARD_MS);
                     board.ready.push(item(&order, done));
                 }
             }
@@ -909,7 +988,7 @@ pub fn board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Board, DomainEr
         }
     }
     board.ready.sort_by(|a, b| b.since.cmp(&a.since));
-    Ok(board)
+    Ok((board, valid_until_ms))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -1119,6 +1198,29 @@ mod tests {
             .into_iter()
             .map(|e| e.kind)
             .collect()
+    }
+
+    #[test]
+    fn the_cached_board_follows_every_change_and_every_deadline() {
+        let kv = MemoryKv::new();
+        // A deadline sooner than the cache's own 30-second limit.
+        open_shop(&kv, |c| c.barista_timeout_seconds = 10);
+        let shop = ShopId::main();
+        let id = redeem_as(&kv, T0, "alice").unwrap().order.id;
+        assert!(board(&ctx(&kv, T0), &shop).unwrap().preparing.is_empty());
+        submit_drink(&ctx(&kv, T0 + 1_000), &id, "alice", &latte()).unwrap();
+        let queued = board(&ctx(&kv, T0 + 1_000), &shop).unwrap();
+        assert_eq!(queued.preparing.len(), 1, "a new event makes the cached board stale");
+        assert_eq!(board(&ctx(&kv, T0 + 2_000), &shop).unwrap(), queued, "no change: the same board");
+        assert!(kv.get("shop/main/board").unwrap().is_some());
+
+        staff_action(&ctx(&kv, T0 + 3_000), &id, StaffAction::Claim, "b", false).unwrap();
+        assert_eq!(board(&ctx(&kv, T0 + 3_000), &shop).unwrap().preparing[0].state, OrderState::InProgress);
+        // No event at all, yet the barista deadline passes: the board must not keep the order.
+        let deadline = read_order(&ctx(&kv, T0), &id).unwrap().unwrap().deadline_ms.unwrap();
+        assert!(deadline < T0 + 3_000 + BOARD_CACHE_MS);
+        let after = board(&ctx(&kv, deadline + 1), &shop).unwrap();
+        assert!(after.preparing.is_empty() && after.ready.is_empty(), "{after:?}");
     }
 
     #[test]

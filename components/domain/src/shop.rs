@@ -233,23 +233,49 @@ fn not_found(shop: &ShopId) -> DomainError {
 /// Reads a shop's config and menu. The `main` shop is seeded with the
 /// defaults on its first read; any other unknown shop is `shop_not_found`.
 pub fn load_shop(kv: &impl KeyValue, shop: &ShopId) -> Result<ShopView, DomainError> {
-    let config: Option<Versioned<ShopConfig>> = kv.get_json(&shop.key("config"))?;
-    let menu: Option<Versioned<Vec<Drink>>> = kv.get_json(&shop.key("menu"))?;
-    match (config, menu) {
-        (Some(config), Some(menu)) => Ok(ShopView { shop_id: shop.clone(), config: config.data, menu: menu.data }),
-        _ if shop.as_str() == MAIN_SHOP => seed_main(kv),
-        _ => Err(not_found(shop)),
+    match read_shop(kv, shop)? {
+        Some(view) => Ok(view),
+        None if shop.as_str() == MAIN_SHOP => seed_main(kv),
+        None => Err(not_found(shop)),
     }
 }
 
 /// Like [`load_shop`], for flows that write: a shop still being set up by a
 /// concurrent first request answers 503 (retry), never a half-made shop.
 pub fn load_ready_shop(kv: &impl KeyValue, shop: &ShopId) -> Result<ShopView, DomainError> {
+    if let Some(view) = read_shop(kv, shop)? {
+        return Ok(view);
+    }
     let view = load_shop(kv, shop)?;
     if kv.get(&shop.key("config"))?.is_none() {
         return Err(DomainError::refused("shop_not_ready", 503, "the shop is being set up; try again in a moment"));
     }
     Ok(view)
+}
+
+/// Only the config of a ready shop (flows that never look at the menu).
+/// The config is the last key a new shop gets, so its presence means ready.
+pub fn load_ready_config(kv: &impl KeyValue, shop: &ShopId) -> Result<ShopConfig, DomainError> {
+    let key = shop.key("config");
+    match kv.get(&key)? {
+        Some(bytes) => Ok(parse::<Versioned<ShopConfig>>(&key, &bytes)?.data),
+        None => Ok(load_ready_shop(kv, shop)?.config),
+    }
+}
+
+/// The shop's config and menu, read together; `None` unless both are stored.
+fn read_shop(kv: &impl KeyValue, shop: &ShopId) -> Result<Option<ShopView>, DomainError> {
+    let keys = [shop.key("config"), shop.key("menu")];
+    let mut values = kv.get_many(&keys)?.into_iter();
+    let (Some(Some(config)), Some(Some(menu))) = (values.next(), values.next()) else { return Ok(None) };
+    let config: Versioned<ShopConfig> = parse(&keys[0], &config)?;
+    let menu: Versioned<Vec<Drink>> = parse(&keys[1], &menu)?;
+    Ok(Some(ShopView { shop_id: shop.clone(), config: config.data, menu: menu.data }))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, DomainError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| crate::kv::KvError::Corrupt { key: key.to_string(), reason: e.to_string() }.into())
 }
 
 /// Writes the default config and menu of `main`. "Create if absent" is not
