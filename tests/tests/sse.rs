@@ -234,3 +234,19 @@ fn two_hundred_clients_receive_every_event_and_the_p99_latency_is_printed() {
     );
     assert_eq!(latencies.len(), 200 * 50);
 }
+
+#[test]
+fn beyond_its_instance_limit_the_host_answers_busy_instead_of_failing() {
+    let scratch = Scratch::new("sse-busy");
+    let options = HostOptions::new("spin.toml", &scratch).args(&["--sweep-every", "0", "--max-instances", "2"]);
+    let host = Host::start(&options);
+    // Each open stream holds an instance for as long as it lasts.
+    let url = host.url("/api/shops/main/events/board");
+    let streams: Vec<SseStream> = (0..2).map(|_| SseStream::connect(&url, &[])).collect();
+    assert!(streams.iter().all(|s| s.status == 200));
+    let reply = host.get("/api/shops/main/config");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(error_code(&reply), "busy");
+    assert!(host.log().contains("every instance slot is busy"), "{}", host.log());
+}
