@@ -153,19 +153,21 @@ async fn follow_board(
     failures: Rc<Cell<u64>>,
 ) {
     let mut last_id: Option<u64> = None;
-    let mut first = true;
+    // Counted as connected once, at its first successful open.
+    let mut counted = false;
     while !done.get() {
-        match stream_once(addr, &seen, &mut last_id, first.then_some(&connected)).await {
-            Ok(()) => {}
+        let result = stream_once(addr, &seen, &mut last_id, &connected, &mut counted).await;
+        if done.get() {
+            break;
+        }
+        match result {
+            // The stream ended by design (25 s): resume after the last id.
+            Ok(()) => reconnects.set(reconnects.get() + 1),
             Err(_) => {
                 failures.set(failures.get() + 1);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
-        if !first || last_id.is_some() {
-            reconnects.set(reconnects.get() + 1);
-        }
-        first = false;
     }
 }
 
@@ -173,7 +175,8 @@ async fn stream_once(
     addr: SocketAddr,
     seen: &Seen,
     last_id: &mut Option<u64>,
-    connected: Option<&Rc<Cell<usize>>>,
+    connected: &Rc<Cell<usize>>,
+    counted: &mut bool,
 ) -> Result<()> {
     let mut sender = client::connect(addr).await?;
     let mut request = client::request(Method::GET, &format!("/api/shops/{SHOP}/events/board"), None, None);
@@ -184,8 +187,9 @@ async fn stream_once(
     if response.status() != 200 {
         return Err(anyhow!("board stream answered {}", response.status()));
     }
-    if let Some(connected) = connected {
+    if !*counted {
         connected.set(connected.get() + 1);
+        *counted = true;
     }
     let mut body = response.into_body();
     let mut buffer = BytesMut::new();
