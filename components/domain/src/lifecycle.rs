@@ -522,14 +522,21 @@ fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, D
         OrderState::Queued => {
             emit(ctx, &shop, kind::MAKE_ORDER, Some(order), json!({ "baristaId": null, "order": view }))
         }
-        OrderState::Completed => {
+        OrderState::Completed | OrderState::Cancelled | OrderState::TimedOut => {
             finish(ctx, &shop, order)?;
             count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
+            let (ended, data) = match order.state {
+                OrderState::Completed => (kind::ORDER_COMPLETED, json!({ "order": view })),
+                OrderState::Cancelled => {
+                    (kind::ORDER_CANCELLED, json!({ "cancelledBy": order.cancelled_by, "order": view }))
+                }
+                _ => (kind::ORDER_TIMEOUT, json!({ "cause": order.timeout_cause, "order": view })),
+            };
             let mut events = vec![
-                (kind::ORDER_COMPLETED, Some(order), json!({ "order": view })),
-                (kind::ORDER_FINISHED, Some(order), json!({ "state": "completed" })),
+                (ended, Some(order), data),
+                (kind::ORDER_FINISHED, Some(order), json!({ "state": order.state.as_str() })),
             ];
-            if let Some(drink) = &order.drink {
+            if let (OrderState::Completed, Some(drink)) = (order.state, &order.drink) {
                 let day = metrics::day_metrics(ctx.kv, &shop, &order.day)?;
                 if let Some(average) = metrics::drink_average(&day, &drink.id) {
                     let data = json!({ "drinkId": drink.id, "drink": drink.name, "averageSeconds": average });
@@ -537,32 +544,6 @@ fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, D
                 }
             }
             emit_all(ctx, &shop, events);
-        }
-        OrderState::Cancelled => {
-            finish(ctx, &shop, order)?;
-            count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
-            let cancelled = json!({ "cancelledBy": order.cancelled_by, "order": view });
-            emit_all(
-                ctx,
-                &shop,
-                vec![
-                    (kind::ORDER_CANCELLED, Some(order), cancelled),
-                    (kind::ORDER_FINISHED, Some(order), json!({ "state": "cancelled" })),
-                ],
-            );
-        }
-        OrderState::TimedOut => {
-            finish(ctx, &shop, order)?;
-            count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
-            let timed_out = json!({ "cause": order.timeout_cause, "order": view });
-            emit_all(
-                ctx,
-                &shop,
-                vec![
-                    (kind::ORDER_TIMEOUT, Some(order), timed_out),
-                    (kind::ORDER_FINISHED, Some(order), json!({ "state": "timed_out" })),
-                ],
-            );
         }
         OrderState::AwaitingDrink => {}
     }
@@ -755,9 +736,11 @@ fn shop_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, states: &[OrderState]) 
         return Err(shop_missing(shop)());
     };
     let mut open: Versioned<OpenSet> = decode(&keys[0], &open)?;
-    if open.data.orders.iter().any(|e| e.check_after_ms <= ctx.now_ms) {
-        for entry in open.data.orders.iter().filter(|e| e.check_after_ms <= ctx.now_ms) {
-            settle_if_done(ctx, shop, &entry.id)?;
+    let due: Vec<&str> =
+        open.data.orders.iter().filter(|e| e.check_after_ms <= ctx.now_ms).map(|e| e.id.as_str()).collect();
+    if !due.is_empty() {
+        for id in due {
+            settle_if_done(ctx, shop, id)?;
         }
         open = read::<OpenSet>(ctx.kv, &keys[0])?.ok_or_else(shop_missing(shop))?.0;
     }
