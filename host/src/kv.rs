@@ -207,8 +207,17 @@ pub struct SqliteKv {
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
 }
 
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the WAL is copied back into the database file. Often enough
+/// that the WAL stays a few MB: each checkpoint syncs what was written since
+/// the last one, and large syncs stall the commits that follow them.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Page size of a new database file. Every commit writes each page it
+/// touched to the WAL whole; records here are mostly under 1 KB, so 1 KiB
+/// pages write about 2.5× fewer bytes per change than SQLite's 4 KiB default
+/// (measured: 53 KB instead of 132 KB per customer flow). An existing file
+/// keeps its page size.
+const PAGE_SIZE: i64 = 1024;
 
 /// Checkpoints the WAL on its own connection and thread. SQLite would
 /// otherwise do it inside whichever commit crosses 1,000 pages, syncing the
@@ -252,6 +261,8 @@ impl SqliteKv {
 
     fn init(connection: Connection) -> Result<Self> {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Before WAL mode and the first table: only an empty file takes it.
+        connection.pragma_update(None, "page_size", PAGE_SIZE)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.execute(
@@ -462,6 +473,34 @@ mod tests {
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(stores[0].increment("s", "n", 0).unwrap(), 200);
         drop(stores);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_gets_small_pages_and_an_existing_file_keeps_its_own() {
+        let dir = std::env::temp_dir().join(format!("spinpresso-kv-pages-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let page_size = |path: &Path| -> i64 {
+            Connection::open(path).unwrap().query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
+        };
+        let fresh = dir.join("fresh.db");
+        SqliteKv::open(&fresh).unwrap().set("s", "k", b"v").unwrap();
+        assert_eq!(page_size(&fresh), PAGE_SIZE);
+
+        // A store made elsewhere (e.g. by Spin) with SQLite's default pages.
+        let existing = dir.join("existing.db");
+        let spin = Connection::open(&existing).unwrap();
+        spin.execute_batch(
+            "CREATE TABLE spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key));
+             INSERT INTO spin_key_value VALUES ('s', 'k', x'01');",
+        )
+        .unwrap();
+        drop(spin);
+        let kv = SqliteKv::open(&existing).unwrap();
+        assert_eq!(kv.get("s", "k").unwrap().unwrap(), [1]);
+        kv.set("s", "k2", b"v").unwrap();
+        drop(kv);
+        assert_eq!(page_size(&existing), 4096);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -69,12 +69,35 @@ pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Versioned<
     Ok(serde_json::from_slice(bytes).map_err(|e| KvError::Corrupt { key: key.to_string(), reason: e.to_string() })?)
 }
 
+/// Reads a versioned record to change it next with [`update_from`] (the
+/// store may keep what it read for that swap: see [`KeyValue::get_for_update`]).
+pub fn read_for_update<T: DeserializeOwned>(kv: &impl KeyValue, key: &str) -> Result<Option<Snapshot<T>>, DomainError> {
+    parse(key, kv.get_for_update(key)?)
+}
+
 /// Applies `decide` to the record at `key` atomically. `missing` is the error
 /// when the key does not exist (CAS never creates keys).
 pub fn update<T, R>(
     kv: &impl KeyValue,
     key: &str,
     writer: &str,
+    missing: impl Fn() -> DomainError,
+    decide: impl FnMut(&T) -> Result<Decision<T, R>, DomainError>,
+) -> Result<R, DomainError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    update_from(kv, key, writer, None, missing, decide)
+}
+
+/// [`update`], deciding first on a snapshot the caller has just read (from
+/// [`read_for_update`]): a record read to check something before changing
+/// it is not read twice. A stale snapshot only costs one failed swap.
+pub fn update_from<T, R>(
+    kv: &impl KeyValue,
+    key: &str,
+    writer: &str,
+    mut first: Option<Snapshot<T>>,
     missing: impl Fn() -> DomainError,
     mut decide: impl FnMut(&T) -> Result<Decision<T, R>, DomainError>,
 ) -> Result<R, DomainError>
@@ -84,7 +107,11 @@ where
     // The write we attempted last and the answer it carried.
     let mut pending: Option<(String, R)> = None;
     for _ in 0..MAX_TRIES {
-        let Some((current, bytes)) = parse::<T>(key, kv.get_for_update(key)?)? else {
+        let snapshot = match first.take() {
+            Some(snapshot) => Some(snapshot),
+            None => parse::<T>(key, kv.get_for_update(key)?)?,
+        };
+        let Some((current, bytes)) = snapshot else {
             return Err(missing());
         };
         if let Some((write, answer)) = pending.take() {
@@ -137,6 +164,18 @@ mod tests {
         threads.into_iter().for_each(|t| t.join().unwrap());
         let (record, _) = read::<u32>(&*kv, "n").unwrap().unwrap();
         assert_eq!((record.data, record.rev), (400, 401));
+    }
+
+    #[test]
+    fn a_stale_snapshot_costs_one_failed_swap_not_a_lost_update() {
+        let kv = MemoryKv::new();
+        kv.set("n", &Versioned::first(1u32).to_bytes()).unwrap();
+        let stale = read_for_update::<u32>(&kv, "n").unwrap();
+        update(&kv, "n", "other", missing, |n: &u32| Ok(Decision::Write(n + 10, ()))).unwrap();
+        let seen = update_from(&kv, "n", "me", stale, missing, |n: &u32| Ok(Decision::Write(n * 2, *n))).unwrap();
+        assert_eq!(seen, 11, "decided again on the current value");
+        let (record, _) = read::<u32>(&kv, "n").unwrap().unwrap();
+        assert_eq!((record.data, record.rev), (22, 3));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! - `shop/{shop}/archive/{day}`         JSON `Versioned<[Order]>`: the day's finished orders, folded in by the sweeper
 //! - `shop/{shop}/archive/{day}/init`    counter: elects the one writer that creates the day's archive
 
-use crate::atomic::{decode, read, read_many, update, Decision, Versioned};
+use crate::atomic::{decode, read, read_for_update, read_many, update, update_from, Decision, Snapshot, Versioned};
 use crate::auth::keyed_digest;
 use crate::error::DomainError;
 use crate::events::{self, kind, NewEvent};
@@ -147,12 +147,13 @@ fn emit_all<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, events: Vec<(&str, Option<
     let _ = events::append_all(ctx.kv, shop, ctx.writer, ctx.now_ms, new);
 }
 
-/// Counts a change in the day's metrics. The change itself is stored already:
-/// a metrics failure is logged, not turned into a failed request.
-fn count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, what: metrics::Happened) {
-    if let Err(e) = metrics::record(ctx.kv, shop, day, ctx.writer, what) {
-        eprintln!("metrics of shop {shop} not updated: {e}");
-    }
+/// Counts a change in the day's metrics; the figures after it. The change
+/// itself is stored already: a metrics failure is logged, not turned into a
+/// failed request.
+fn count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, what: metrics::Happened) -> Option<metrics::DayMetrics> {
+    metrics::record(ctx.kv, shop, day, ctx.writer, what)
+        .map_err(|e| eprintln!("metrics of shop {shop} not updated: {e}"))
+        .ok()
 }
 
 /// A refusal concerns one customer (their stream shows it) but no order.
@@ -172,6 +173,11 @@ fn append_event<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, new: NewEvent) {
 
 pub fn read_order<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, DomainError> {
     Ok(read::<Order>(ctx.kv, &order_key(id))?.map(|(record, _)| record.data))
+}
+
+/// An order read to be changed next (see [`update_from`]).
+fn read_order_for_update<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Snapshot<Order>, DomainError> {
+    read_for_update::<Order>(ctx.kv, &order_key(id))?.ok_or_else(order_not_found)
 }
 
 // ---------------------------------------------------------------- redeem
@@ -373,29 +379,40 @@ fn release_customer<K: KeyValue>(
 }
 
 fn take_capacity<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig, id: &str) -> Result<(), DomainError> {
-    // Entries whose order may have timed out are checked (and settled) first.
-    let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
-    if open.data.orders.len() >= config.max_open_orders as usize {
-        for entry in open.data.orders.iter().filter(|e| e.check_after_ms <= ctx.now_ms) {
-            settle_if_done(ctx, shop, &entry.id)?;
+    let max = config.max_open_orders as usize;
+    let check_after_ms = ctx.now_ms + config.customer_timeout_seconds as i64 * 1000;
+    let mut open_now = 0;
+    for attempt in 0..2 {
+        // Full: the entries whose order may have timed out, to settle before one more try.
+        let outcome = update(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |set: &OpenSet| {
+            if set.orders.iter().any(|e| e.id == id) {
+                return Ok(Decision::Keep(Ok(())));
+            }
+            if set.orders.len() >= max {
+                let due = set.orders.iter().filter(|e| e.check_after_ms <= ctx.now_ms).map(|e| e.id.clone());
+                return Ok(Decision::Keep(Err((set.orders.len(), due.collect::<Vec<_>>()))));
+            }
+            let mut next = set.clone();
+            next.orders.push(OpenEntry { id: id.to_string(), check_after_ms });
+            Ok(Decision::Write(next, Ok(())))
+        })?;
+        let (open, due) = match outcome {
+            Ok(()) => return Ok(()),
+            Err(full) => full,
+        };
+        open_now = open;
+        if attempt > 0 || due.is_empty() {
+            break;
+        }
+        for other in &due {
+            settle_if_done(ctx, shop, other)?;
         }
     }
-    let check_after_ms = ctx.now_ms + config.customer_timeout_seconds as i64 * 1000;
-    update(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |set: &OpenSet| {
-        if set.orders.iter().any(|e| e.id == id) {
-            return Ok(Decision::Keep(()));
-        }
-        if set.orders.len() >= config.max_open_orders as usize {
-            return Err(DomainError::refused(
-                "shop_full",
-                409,
-                format!("the baristas have {} orders to make: try again in a few minutes", set.orders.len()),
-            ));
-        }
-        let mut next = set.clone();
-        next.orders.push(OpenEntry { id: id.to_string(), check_after_ms });
-        Ok(Decision::Write(next, ()))
-    })
+    Err(DomainError::refused(
+        "shop_full",
+        409,
+        format!("the baristas have {open_now} orders to make: try again in a few minutes"),
+    ))
 }
 
 // ---------------------------------------------------------------- drink
@@ -408,9 +425,9 @@ pub fn submit_drink<K: KeyValue>(
     customer: &str,
     choice: &DrinkChoice,
 ) -> Result<OrderView, DomainError> {
-    let order = read_order(ctx, id)?.ok_or_else(order_not_found)?;
-    own(&order, customer)?;
-    let shop = ShopId::parse(&order.shop_id)?;
+    let snapshot = read_order_for_update(ctx, id)?;
+    own(&snapshot.0.data, customer)?;
+    let shop = ShopId::parse(&snapshot.0.data.shop_id)?;
     let view = load_ready_shop(ctx.kv, &shop)?;
     let drink = resolve_choice(&view.menu, choice)?;
     let barista_timeout = view.config.barista_timeout_seconds;
@@ -418,7 +435,7 @@ pub fn submit_drink<K: KeyValue>(
     let (config_day_start, utc_offset) = (view.config.day_starts_at.clone(), view.config.utc_offset_minutes);
 
     // Step 1: the transition, without a number yet (exactly one request wins it).
-    let submitted = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+    let submitted = update_from(ctx.kv, &order_key(id), ctx.writer, Some(snapshot), order_not_found, |o: &Order| {
         if o.state == OrderState::Queued && o.drink.as_ref() == Some(&drink) && o.number.is_some() {
             return Ok(Decision::Keep(None)); // a retry of a submission that landed
         }
@@ -437,10 +454,10 @@ pub fn submit_drink<K: KeyValue>(
             Decision::Write(o.keep_number(number), o.keep_number(number))
         })
     })?;
-    let view = view_of(ctx, &numbered)?;
     let start = crate::shop::parse_day_start(&config_day_start).unwrap_or(300);
     let hour = crate::time::business_hour(ctx.now_ms, utc_offset, start);
-    count(ctx, &shop, &numbered.day, metrics::Happened::Submitted { order: &numbered, hour });
+    let figures = count(ctx, &shop, &numbered.day, metrics::Happened::Submitted { order: &numbered, hour });
+    let view = view_with(ctx, &numbered, figures)?;
     emit(ctx, &shop, kind::WAITING_COMPLETION, Some(&numbered), json!({ "order": view }));
     Ok(view)
 }
@@ -484,10 +501,9 @@ pub fn staff_action<K: KeyValue>(
     staff_id: &str,
     is_admin: bool,
 ) -> Result<OrderView, DomainError> {
-    let before = read_order(ctx, id)?.ok_or_else(order_not_found)?;
-    settle_if_done(ctx, &ShopId::parse(&before.shop_id)?, id)?;
+    let first = read_settled_for_update(ctx, id, None)?;
     let canceller = if is_admin { Canceller::Admin } else { Canceller::Barista };
-    let next = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+    let next = update_from(ctx.kv, &order_key(id), ctx.writer, first, order_not_found, |o: &Order| {
         let next = match action {
             StaffAction::Claim => o.claim(staff_id, ctx.now_ms)?,
             StaffAction::Release => o.release(staff_id, is_admin, ctx.now_ms)?,
@@ -501,14 +517,32 @@ pub fn staff_action<K: KeyValue>(
 
 /// The customer cancels their own order.
 pub fn cancel_by_customer<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: &str) -> Result<OrderView, DomainError> {
-    let order = read_order(ctx, id)?.ok_or_else(order_not_found)?;
-    own(&order, customer)?;
-    settle_if_done(ctx, &ShopId::parse(&order.shop_id)?, id)?;
-    let next = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+    let first = read_settled_for_update(ctx, id, Some(customer))?;
+    let next = update_from(ctx.kv, &order_key(id), ctx.writer, first, order_not_found, |o: &Order| {
         let next = o.cancel(Canceller::Customer, ctx.now_ms)?;
         Ok(Decision::Write(next.clone(), next))
     })?;
     after_change(ctx, &next)
+}
+
+/// Reads an order to act on it (checking its owner, if given), first settling
+/// it if it has ended unseen. The snapshot to decide on, unless settling
+/// changed the order.
+fn read_settled_for_update<K: KeyValue>(
+    ctx: &Ctx<K>,
+    id: &str,
+    owner: Option<&str>,
+) -> Result<Option<Snapshot<Order>>, DomainError> {
+    let snapshot = read_order_for_update(ctx, id)?;
+    if let Some(customer) = owner {
+        own(&snapshot.0.data, customer)?;
+    }
+    let order = &snapshot.0.data;
+    if order.state.is_open() && order.expired(ctx.now_ms).is_none() {
+        return Ok(Some(snapshot));
+    }
+    settle_if_done(ctx, &ShopId::parse(&order.shop_id)?, id)?;
+    Ok(None)
 }
 
 /// Events and bookkeeping after a transition this request won.
@@ -524,7 +558,7 @@ fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, D
         }
         OrderState::Completed | OrderState::Cancelled | OrderState::TimedOut => {
             finish(ctx, &shop, order)?;
-            count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
+            let figures = count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
             let (ended, data) = match order.state {
                 OrderState::Completed => (kind::ORDER_COMPLETED, json!({ "order": view })),
                 OrderState::Cancelled => {
@@ -536,9 +570,8 @@ fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, D
                 (ended, Some(order), data),
                 (kind::ORDER_FINISHED, Some(order), json!({ "state": order.state.as_str() })),
             ];
-            if let (OrderState::Completed, Some(drink)) = (order.state, &order.drink) {
-                let day = metrics::day_metrics(ctx.kv, &shop, &order.day)?;
-                if let Some(average) = metrics::drink_average(&day, &drink.id) {
+            if let (OrderState::Completed, Some(drink), Some(figures)) = (order.state, &order.drink, figures) {
+                if let Some(average) = metrics::drink_average(&figures, &drink.id) {
                     let data = json!({ "drinkId": drink.id, "drink": drink.name, "averageSeconds": average });
                     events.push((kind::DRINK_AVERAGE_TIME, None, data));
                 }
@@ -629,6 +662,15 @@ pub fn get_order<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: Option<&str>) ->
 
 /// The view of an order with its place in the queue.
 fn view_of<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, DomainError> {
+    view_with(ctx, order, None)
+}
+
+/// [`view_of`], with the day's figures if the caller has them already.
+fn view_with<K: KeyValue>(
+    ctx: &Ctx<K>,
+    order: &Order,
+    figures: Option<metrics::DayMetrics>,
+) -> Result<OrderView, DomainError> {
     let current = order.at(ctx.now_ms);
     if current.state != OrderState::Queued {
         return Ok(current.view(ctx.now_ms, None));
@@ -639,7 +681,11 @@ fn view_of<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, Domain
         .iter()
         .filter(|o| o.state == OrderState::Queued && o.number.is_some() && o.number < order.number)
         .collect();
-    let pace = Pace::of(ctx, &shop, &order.day, &open)?;
+    let figures = match figures {
+        Some(figures) => figures,
+        None => metrics::day_metrics(ctx.kv, &shop, &order.day)?,
+    };
+    let pace = Pace::of(figures, &open);
     let work: u64 = ahead.iter().copied().chain([&current]).map(|o| pace.seconds_for(o)).sum();
     let mut view = current.view(ctx.now_ms, Some(ahead.len() as u32 + 1));
     view.estimated_wait_seconds = Some(pace.spread(work));
@@ -654,12 +700,12 @@ struct Pace {
 }
 
 impl Pace {
-    fn of<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, open: &[Order]) -> Result<Self, DomainError> {
+    fn of(metrics: metrics::DayMetrics, open: &[Order]) -> Self {
         let mut making: Vec<&str> =
             open.iter().filter(|o| o.state == OrderState::InProgress).filter_map(|o| o.barista_id.as_deref()).collect();
         making.sort_unstable();
         making.dedup();
-        Ok(Self { metrics: metrics::day_metrics(ctx.kv, shop, day)?, baristas: making.len().max(1) as u64 })
+        Self { metrics, baristas: making.len().max(1) as u64 }
     }
 
     /// Seconds of barista work an order needs: its drink's recent average, else
@@ -992,7 +1038,7 @@ pub fn wait_estimate<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<WaitEst
     let open = open_orders(ctx, shop)?;
     let waiting: Vec<&Order> =
         open.iter().filter(|o| matches!(o.state, OrderState::Queued | OrderState::InProgress)).collect();
-    let pace = Pace::of(ctx, shop, &today(&view.config, ctx.now_ms), &open)?;
+    let pace = Pace::of(metrics::day_metrics(ctx.kv, shop, &today(&view.config, ctx.now_ms))?, &open);
     let per_order = pace.overall().unwrap_or((DEFAULT_SERVICE_MS / 1000) as u64);
     let work: u64 = waiting.iter().map(|o| pace.seconds_for(o)).sum::<u64>() + per_order;
     Ok(WaitEstimate {

@@ -93,15 +93,29 @@ fn key(shop: &ShopId, day: &str) -> String {
     format!("shop/{shop}/metrics/{day}")
 }
 
-/// Applies one change to the day's record, creating it on first use.
-pub fn record(kv: &impl KeyValue, shop: &ShopId, day: &str, writer: &str, what: Happened) -> Result<(), DomainError> {
-    ensure_day(kv, shop, day)?;
-    let missing = || DomainError::refused("metrics_not_ready", 503, "the day's metrics are being set up");
-    update(kv, &key(shop, day), writer, missing, |m: &DayMetrics| {
+/// Applies one change to the day's record, creating it on first use; the figures after it.
+pub fn record(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    day: &str,
+    writer: &str,
+    what: Happened,
+) -> Result<DayMetrics, DomainError> {
+    let not_ready = || DomainError::refused("metrics_not_ready", 503, "the day's metrics are being set up");
+    let apply_to = |m: &DayMetrics| {
         let mut next = m.clone();
         apply(&mut next, &what);
-        Ok(Decision::Write(next, ()))
-    })
+        Ok(Decision::Write(next.clone(), next))
+    };
+    // The record exists for all but the day's first change: try it first.
+    const ABSENT: &str = "metrics_absent";
+    match update(kv, &key(shop, day), writer, || DomainError::not_found(ABSENT, "no record yet"), apply_to) {
+        Err(e) if e.code() == ABSENT => {
+            ensure_day(kv, shop, day)?;
+            update(kv, &key(shop, day), writer, not_ready, apply_to)
+        }
+        done => done,
+    }
 }
 
 /// The pure part: how one change moves the figures.
