@@ -93,6 +93,17 @@ impl Stats {
     pub fn max_ms(&self) -> f64 {
         self.latencies.max() as f64 / 1000.0
     }
+
+    /// Two runs of the same work as one (their requests over their summed time).
+    pub fn merged(mut self, other: Stats) -> Stats {
+        self.iterations += other.iterations;
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies.add(&other.latencies).expect("histograms with the same bounds");
+        self.samples.extend(other.samples);
+        self
+    }
 }
 
 /// Runs `step(iteration, client)` on `clients` clients until the work is

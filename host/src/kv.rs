@@ -115,6 +115,8 @@ pub struct KvStats {
     writes: AtomicU64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
+    /// Time spent in the store (waiting for it included).
+    micros: AtomicU64,
 }
 
 impl std::fmt::Display for KvStats {
@@ -122,11 +124,12 @@ impl std::fmt::Display for KvStats {
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
         write!(
             f,
-            "kv {}r/{}w {}B/{}B",
+            "kv {}r/{}w {}B/{}B {:.1}ms",
             load(&self.reads),
             load(&self.writes),
             load(&self.bytes_read),
-            load(&self.bytes_written)
+            load(&self.bytes_written),
+            load(&self.micros) as f64 / 1000.0
         )
     }
 }
@@ -140,6 +143,13 @@ impl KvStats {
     fn wrote(&self, bytes: usize) {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.bytes_written.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn timed<T>(&self, op: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let result = op();
+        self.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        result
     }
 }
 
@@ -158,46 +168,46 @@ impl KvBackend for Counted {
         self.inner.has_store(store)
     }
     fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
-        let value = self.inner.get(store, key)?;
+        let value = self.stats.timed(|| self.inner.get(store, key))?;
         self.stats.read(size(&value));
         Ok(value)
     }
     fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
         self.stats.wrote(value.len());
-        self.inner.set(store, key, value)
+        self.stats.timed(|| self.inner.set(store, key, value))
     }
     fn delete(&self, store: &str, key: &str) -> KvResult<()> {
         self.stats.wrote(0);
-        self.inner.delete(store, key)
+        self.stats.timed(|| self.inner.delete(store, key))
     }
     fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
         self.stats.read(0);
-        self.inner.exists(store, key)
+        self.stats.timed(|| self.inner.exists(store, key))
     }
     fn keys(&self, store: &str) -> KvResult<Vec<String>> {
         self.stats.read(0);
-        self.inner.keys(store)
+        self.stats.timed(|| self.inner.keys(store))
     }
     fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-        let values = self.inner.get_many(store, keys)?;
+        let values = self.stats.timed(|| self.inner.get_many(store, keys))?;
         values.iter().for_each(|(_, v)| self.stats.read(size(v)));
         Ok(values)
     }
     fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
         entries.iter().for_each(|(_, v)| self.stats.wrote(v.len()));
-        self.inner.set_many(store, entries)
+        self.stats.timed(|| self.inner.set_many(store, entries))
     }
     fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
         keys.iter().for_each(|_| self.stats.wrote(0));
-        self.inner.delete_many(store, keys)
+        self.stats.timed(|| self.inner.delete_many(store, keys))
     }
     fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
         self.stats.wrote(8);
-        self.inner.increment(store, key, delta)
+        self.stats.timed(|| self.inner.increment(store, key, delta))
     }
     fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
         self.stats.wrote(new.len());
-        self.inner.compare_and_swap(store, key, expected, new)
+        self.stats.timed(|| self.inner.compare_and_swap(store, key, expected, new))
     }
 }
 

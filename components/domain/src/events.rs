@@ -134,12 +134,30 @@ pub fn append_all(
     Ok(events)
 }
 
-/// A page as the writer sees it: the events stay raw JSON (only their ids
-/// are read), so an append neither rebuilds nor clones the others' data.
+/// A page as the writer sees it: the events stay raw JSON and their ids are
+/// listed beside them, so an append neither parses nor rebuilds the others.
 #[derive(Serialize, Deserialize)]
 struct RawPage {
     page: i64,
+    /// The events' ids in order (readers ignore it; absent from pages written before it existed).
+    #[serde(default)]
+    ids: Vec<u64>,
     events: Vec<Box<RawValue>>,
+}
+
+impl RawPage {
+    fn new(page: i64, events: Vec<(u64, Box<RawValue>)>) -> Self {
+        let (ids, events) = events.into_iter().unzip();
+        Self { page, ids, events }
+    }
+
+    fn ids(&self) -> Vec<u64> {
+        if self.ids.len() == self.events.len() {
+            self.ids.clone()
+        } else {
+            self.events.iter().map(|e| id_of(e)).collect()
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -166,7 +184,7 @@ fn write_to_page(
     let missing = || DomainError::refused("shop_not_ready", 503, "the shop's event log is not set up yet; try again");
     update(kv, &page_key(shop, page as u64), writer, missing, |current: &RawPage| {
         Ok(if current.page == page {
-            let stored: Vec<u64> = current.events.iter().map(|e| id_of(e)).collect();
+            let stored = current.ids();
             let fresh: Vec<&(u64, Box<RawValue>)> = raw.iter().filter(|(id, _)| !stored.contains(id)).collect();
             if fresh.is_empty() {
                 Decision::Keep(())
@@ -175,11 +193,11 @@ fn write_to_page(
                     stored.into_iter().zip(current.events.iter().cloned()).collect();
                 merged.extend(fresh.into_iter().cloned());
                 merged.sort_by_key(|(id, _)| *id);
-                Decision::Write(RawPage { page, events: merged.into_iter().map(|(_, e)| e).collect() }, ())
+                Decision::Write(RawPage::new(page, merged), ())
             }
         } else if current.page < page {
             // The ring comes round: this slot's old page is dropped (trimmed).
-            Decision::Write(RawPage { page, events: raw.iter().map(|(_, e)| e.clone()).collect() }, ())
+            Decision::Write(RawPage::new(page, raw.clone()), ())
         } else {
             // Our page was already overwritten: 512 newer events exist. Nothing to keep.
             Decision::Keep(())
@@ -350,5 +368,23 @@ mod tests {
         threads.into_iter().for_each(|t| t.join().unwrap());
         let all = read_after(&*kv, &shop, 0, 1000, 1_000).unwrap();
         assert_eq!(all.events.iter().map(|e| e.id).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_page_lists_its_event_ids_and_one_written_without_them_is_still_appended_to() {
+        let (kv, shop) = setup();
+        add(&kv, &shop, 2, 1_000);
+        let key = page_key(&shop, 0);
+        let (page, _) = read::<RawPage>(&kv, &key).unwrap().unwrap();
+        assert_eq!(page.data.ids, [1, 2]);
+
+        // A page as builds before the id list wrote it.
+        let events: Vec<Event> = read::<Page>(&kv, &key).unwrap().unwrap().0.data.events;
+        kv.set(&key, &Versioned::first(Page { page: 0, events }).to_bytes()).unwrap();
+        add(&kv, &shop, 1, 1_000);
+        let (page, _) = read::<RawPage>(&kv, &key).unwrap().unwrap();
+        assert_eq!(page.data.ids, [1, 2, 3]);
+        let all = read_after(&kv, &shop, 0, 10, 1_000).unwrap();
+        assert_eq!(all.events.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
     }
 }

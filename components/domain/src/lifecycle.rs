@@ -18,9 +18,9 @@ use crate::error::DomainError;
 use crate::events::{self, kind, NewEvent};
 use crate::kv::KeyValue;
 use crate::metrics;
-use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView};
+use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView, QueueFacts};
 use crate::qr;
-use crate::shop::{list_shops, load_ready_config, load_ready_shop, ShopConfig, ShopId};
+use crate::shop::{list_shops, load_ready_config, load_ready_drink, load_ready_shop, ShopConfig, ShopId};
 use crate::time::business_day;
 use data_encoding::BASE32_NOPAD;
 use serde::{Deserialize, Serialize};
@@ -428,11 +428,11 @@ pub fn submit_drink<K: KeyValue>(
     let snapshot = read_order_for_update(ctx, id)?;
     own(&snapshot.0.data, customer)?;
     let shop = ShopId::parse(&snapshot.0.data.shop_id)?;
-    let view = load_ready_shop(ctx.kv, &shop)?;
-    let drink = resolve_choice(&view.menu, choice)?;
-    let barista_timeout = view.config.barista_timeout_seconds;
-    let day = today(&view.config, ctx.now_ms);
-    let (config_day_start, utc_offset) = (view.config.day_starts_at.clone(), view.config.utc_offset_minutes);
+    let (config, on_menu) = load_ready_drink(ctx.kv, &shop, &choice.drink_id)?;
+    let drink = resolve_choice(on_menu.as_slice(), choice)?;
+    let barista_timeout = config.barista_timeout_seconds;
+    let day = today(&config, ctx.now_ms);
+    let (config_day_start, utc_offset) = (config.day_starts_at.clone(), config.utc_offset_minutes);
 
     // Step 1: the transition, without a number yet (exactly one request wins it).
     let submitted = update_from(ctx.kv, &order_key(id), ctx.writer, Some(snapshot), order_not_found, |o: &Order| {
@@ -676,17 +676,18 @@ fn view_with<K: KeyValue>(
         return Ok(current.view(ctx.now_ms, None));
     }
     let shop = ShopId::parse(&order.shop_id)?;
-    let open = open_orders(ctx, &shop)?;
-    let ahead: Vec<&Order> = open
+    let open = open_queue(ctx, &shop)?;
+    let ahead: Vec<&QueueFacts> = open
         .iter()
-        .filter(|o| o.state == OrderState::Queued && o.number.is_some() && o.number < order.number)
+        .filter(|o| o.state_at(ctx.now_ms) == OrderState::Queued && o.number.is_some() && o.number < order.number)
         .collect();
     let figures = match figures {
         Some(figures) => figures,
         None => metrics::day_metrics(ctx.kv, &shop, &order.day)?,
     };
-    let pace = Pace::of(figures, &open);
-    let work: u64 = ahead.iter().copied().chain([&current]).map(|o| pace.seconds_for(o)).sum();
+    let pace = Pace::of(figures, &open, ctx.now_ms);
+    let mine = current.drink.as_ref().map(|d| d.id.as_str());
+    let work: u64 = ahead.iter().map(|o| pace.seconds_for(o.drink_id())).sum::<u64>() + pace.seconds_for(mine);
     let mut view = current.view(ctx.now_ms, Some(ahead.len() as u32 + 1));
     view.estimated_wait_seconds = Some(pace.spread(work));
     Ok(view)
@@ -700,9 +701,12 @@ struct Pace {
 }
 
 impl Pace {
-    fn of(metrics: metrics::DayMetrics, open: &[Order]) -> Self {
-        let mut making: Vec<&str> =
-            open.iter().filter(|o| o.state == OrderState::InProgress).filter_map(|o| o.barista_id.as_deref()).collect();
+    fn of(metrics: metrics::DayMetrics, open: &[QueueFacts], now_ms: i64) -> Self {
+        let mut making: Vec<&str> = open
+            .iter()
+            .filter(|o| o.state_at(now_ms) == OrderState::InProgress)
+            .filter_map(|o| o.barista_id.as_deref())
+            .collect();
         making.sort_unstable();
         making.dedup();
         Self { metrics, baristas: making.len().max(1) as u64 }
@@ -710,8 +714,7 @@ impl Pace {
 
     /// Seconds of barista work an order needs: its drink's recent average, else
     /// the average over all drinks, else a default.
-    fn seconds_for(&self, order: &Order) -> u64 {
-        let drink = order.drink.as_ref().map(|d| d.id.as_str());
+    fn seconds_for(&self, drink: Option<&str>) -> u64 {
         drink
             .and_then(|d| metrics::drink_average(&self.metrics, d))
             .or_else(|| self.overall())
@@ -750,7 +753,7 @@ pub fn day_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str) -> Result
 
 /// The number of orders open in a shop now (the Prometheus gauge).
 pub fn open_count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u64, DomainError> {
-    Ok(open_orders(ctx, shop)?.iter().filter(|o| o.state.is_open()).count() as u64)
+    Ok(open_queue(ctx, shop)?.iter().filter(|o| o.state_at(ctx.now_ms).is_open()).count() as u64)
 }
 
 /// The business day of a shop now.
@@ -764,11 +767,11 @@ fn read_orders<K: KeyValue>(ctx: &Ctx<K>, ids: impl Iterator<Item = String>) -> 
     Ok(read_many::<Order>(ctx.kv, &keys)?.into_iter().flatten().map(|(record, _)| record.data).collect())
 }
 
-/// The shop's open orders as they stand now (one batch: at most `maxOpenOrders`).
-fn open_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Vec<Order>, DomainError> {
+/// What the queue needs of the shop's open orders (one batch: at most `maxOpenOrders`).
+fn open_queue<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Vec<QueueFacts>, DomainError> {
     let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
-    let ids = open.data.orders.into_iter().map(|e| e.id);
-    Ok(read_orders(ctx, ids)?.into_iter().map(|o| o.at(ctx.now_ms)).collect())
+    let keys: Vec<String> = open.data.orders.into_iter().map(|e| order_key(&e.id)).collect();
+    Ok(read_many::<QueueFacts>(ctx.kv, &keys)?.into_iter().flatten().map(|(record, _)| record.data).collect())
 }
 
 /// A shop's orders in the given states as they stand now, oldest first.
@@ -1035,12 +1038,13 @@ pub struct WaitEstimate {
 /// from the recent pace per drink of the orders already waiting.
 pub fn wait_estimate<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<WaitEstimate, DomainError> {
     let view = load_ready_shop(ctx.kv, shop)?;
-    let open = open_orders(ctx, shop)?;
-    let waiting: Vec<&Order> =
-        open.iter().filter(|o| matches!(o.state, OrderState::Queued | OrderState::InProgress)).collect();
-    let pace = Pace::of(metrics::day_metrics(ctx.kv, shop, &today(&view.config, ctx.now_ms))?, &open);
+    let open = open_queue(ctx, shop)?;
+    let waiting: Vec<&QueueFacts> =
+        open.iter().filter(|o| matches!(o.state_at(ctx.now_ms), OrderState::Queued | OrderState::InProgress)).collect();
+    let figures = metrics::day_metrics(ctx.kv, shop, &today(&view.config, ctx.now_ms))?;
+    let pace = Pace::of(figures, &open, ctx.now_ms);
     let per_order = pace.overall().unwrap_or((DEFAULT_SERVICE_MS / 1000) as u64);
-    let work: u64 = waiting.iter().map(|o| pace.seconds_for(o)).sum::<u64>() + per_order;
+    let work: u64 = waiting.iter().map(|o| pace.seconds_for(o.drink_id())).sum::<u64>() + per_order;
     Ok(WaitEstimate {
         queued: waiting.len() as u32,
         estimated_wait_seconds: pace.spread(work),

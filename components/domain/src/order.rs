@@ -195,6 +195,45 @@ pub struct Order {
     pub robot: bool,
 }
 
+/// Whose time ran out, if an order in `state` with `deadline_ms` is open and past it.
+fn expired(state: OrderState, deadline_ms: Option<i64>, now_ms: i64) -> Option<TimeoutCause> {
+    if !state.is_open() || deadline_ms.is_none_or(|d| now_ms < d) {
+        return None;
+    }
+    Some(if state == OrderState::AwaitingDrink { TimeoutCause::Customer } else { TimeoutCause::Barista })
+}
+
+/// What an order's place in the queue depends on: read instead of the whole
+/// order where many are read at once (the rest of each record is skipped).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueFacts {
+    pub number: Option<u32>,
+    state: OrderState,
+    drink: Option<DrinkId>,
+    deadline_ms: Option<i64>,
+    pub barista_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct DrinkId {
+    id: String,
+}
+
+impl QueueFacts {
+    /// The state at `now` (see [`Order::at`]).
+    pub fn state_at(&self, now_ms: i64) -> OrderState {
+        match expired(self.state, self.deadline_ms, now_ms) {
+            Some(_) => OrderState::TimedOut,
+            None => self.state,
+        }
+    }
+
+    pub fn drink_id(&self) -> Option<&str> {
+        self.drink.as_ref().map(|d| d.id.as_str())
+    }
+}
+
 fn invalid_transition(order: &Order, action: &str) -> DomainError {
     DomainError::conflict(
         "invalid_transition",
@@ -214,10 +253,7 @@ impl Order {
 
     /// Whose time ran out, if the order is open and past its deadline.
     pub fn expired(&self, now_ms: i64) -> Option<TimeoutCause> {
-        if !self.state.is_open() || self.deadline_ms.is_none_or(|d| now_ms < d) {
-            return None;
-        }
-        Some(if self.state == OrderState::AwaitingDrink { TimeoutCause::Customer } else { TimeoutCause::Barista })
+        expired(self.state, self.deadline_ms, now_ms)
     }
 
     fn timed_out(&self, cause: TimeoutCause, at_ms: i64) -> Order {
@@ -417,6 +453,19 @@ mod tests {
 
     fn queued() -> Order {
         order().submit(latte(), 7, 1_000, 900).unwrap()
+    }
+
+    #[test]
+    fn queue_facts_read_from_a_stored_order_agree_with_the_order() {
+        let making = queued().claim("barista-a", 2_000).unwrap();
+        for order in [order(), queued(), making] {
+            let facts: QueueFacts = serde_json::from_slice(&crate::kv::to_json(&order)).unwrap();
+            assert_eq!((facts.number, facts.barista_id.as_deref()), (order.number, order.barista_id.as_deref()));
+            assert_eq!(facts.drink_id(), order.drink.as_ref().map(|d| d.id.as_str()));
+            for now in [1_500, 299_999, 300_000, 901_000, 2_000_000] {
+                assert_eq!(facts.state_at(now), order.at(now).state, "{:?} at {now}", order.state);
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::error::DomainError;
 use crate::kv::KeyValue;
 use crate::menu::{default_menu, is_slug, Drink};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::fmt;
 
 /// The shop every deployment has from the start.
@@ -263,6 +264,36 @@ pub fn load_ready_config(kv: &impl KeyValue, shop: &ShopId) -> Result<ShopConfig
     }
 }
 
+/// A ready shop's config and the drink `drink_id` of its menu, if there is
+/// one: a submission parses that one drink, not the whole menu (~5 KB).
+pub fn load_ready_drink(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    drink_id: &str,
+) -> Result<(ShopConfig, Option<Drink>), DomainError> {
+    let keys = [shop.key("config"), shop.key("menu")];
+    let mut values = kv.get_many(&keys)?.into_iter();
+    let (Some(Some(config)), Some(Some(menu))) = (values.next(), values.next()) else {
+        // Not stored yet: `main` is seeded, others are not found or not ready.
+        let view = load_ready_shop(kv, shop)?;
+        return Ok((view.config, view.menu.into_iter().find(|d| d.id == drink_id)));
+    };
+    let config: Versioned<ShopConfig> = parse(&keys[0], &config)?;
+    let drinks: Versioned<Vec<&RawValue>> = parse_borrowed(&keys[1], &menu)?;
+    for raw in drinks.data {
+        if parse_borrowed::<IdOf>(&keys[1], raw.get().as_bytes())?.id == drink_id {
+            return Ok((config.data, Some(parse(&keys[1], raw.get().as_bytes())?)));
+        }
+    }
+    Ok((config.data, None))
+}
+
+#[derive(Deserialize)]
+struct IdOf<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
 /// The shop's config and menu, read together; `None` unless both are stored.
 fn read_shop(kv: &impl KeyValue, shop: &ShopId) -> Result<Option<ShopView>, DomainError> {
     let keys = [shop.key("config"), shop.key("menu")];
@@ -274,6 +305,10 @@ fn read_shop(kv: &impl KeyValue, shop: &ShopId) -> Result<Option<ShopView>, Doma
 }
 
 fn parse<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, DomainError> {
+    parse_borrowed(key, bytes)
+}
+
+fn parse_borrowed<'a, T: Deserialize<'a>>(key: &str, bytes: &'a [u8]) -> Result<T, DomainError> {
     serde_json::from_slice(bytes)
         .map_err(|e| crate::kv::KvError::Corrupt { key: key.to_string(), reason: e.to_string() }.into())
 }
@@ -411,6 +446,24 @@ mod tests {
         // A second seeding attempt (a late racer) loses the election and writes nothing.
         seed_main(&kv).unwrap();
         assert_eq!(load_shop(&kv, &ShopId::main()).unwrap().config, changed);
+    }
+
+    #[test]
+    fn one_drink_is_read_from_the_menu_as_the_whole_menu_has_it() {
+        let kv = MemoryKv::new();
+        let shop = ShopId::main();
+        // Before `main` is seeded, then from the stored menu.
+        let (config, latte) = load_ready_drink(&kv, &shop, "latte").unwrap();
+        assert_eq!(config, load_shop(&kv, &shop).unwrap().config);
+        for id in ["latte", "espresso", "flat-white"] {
+            let expected = load_shop(&kv, &shop).unwrap().menu.into_iter().find(|d| d.id == id);
+            assert!(expected.is_some());
+            assert_eq!(load_ready_drink(&kv, &shop, id).unwrap().1, expected, "{id}");
+        }
+        assert_eq!(latte.map(|d| d.id), Some("latte".to_string()));
+        assert_eq!(load_ready_drink(&kv, &shop, "tea").unwrap().1, None);
+        let missing = load_ready_drink(&kv, &ShopId::parse("nowhere").unwrap(), "latte").unwrap_err();
+        assert_eq!(missing.code(), "shop_not_found");
     }
 
     #[test]
