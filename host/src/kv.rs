@@ -1,17 +1,14 @@
-//! Key-value storage for guests: an SQLite file in Spin's own schema
-//! (`spin_key_value(store, key, value)`), so a database written here works
-//! with `spin up` and the other way round.
-//!
-//! Durability: WAL with `synchronous=NORMAL` keeps every committed write
-//! through a killed process (only an OS crash can lose the last ones).
-//! Atomicity: `increment` and `compare_and_swap` run in `BEGIN IMMEDIATE`
-//! transactions, atomic also against other processes using the same file.
+//! Key-value storage for guests: what a backend must do ([`KvBackend`]),
+//! one operation as a value ([`KvOp`], so a backend can run it on its own
+//! thread), the stores of a runtime config by label, and per-request counts.
+//! The backends: [`SqliteKv`] (Spin's own file format) and
+//! [`crate::kv_redis::RedisKv`].
 
-use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::path::Path;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+
+pub use crate::kv_sqlite::SqliteKv;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KvError {
@@ -26,12 +23,6 @@ impl std::fmt::Display for KvError {
             Self::NotACounter(key) => write!(f, "the value of `{key}` is not a counter (8 little-endian bytes)"),
             Self::Other(message) => f.write_str(message),
         }
-    }
-}
-
-impl From<rusqlite::Error> for KvError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Other(format!("sqlite: {e}"))
     }
 }
 
@@ -55,6 +46,130 @@ pub trait KvBackend: Send + Sync {
     fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64>;
     /// Writes `new` if the key still holds `expected` (`None` = still absent).
     fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool>;
+
+    /// Starts `op` and answers when it is done. By default it runs at once
+    /// on the methods above, on the caller's thread; SQLite hands it to its
+    /// commit thread, so the guest's worker thread can run other requests.
+    fn submit(&self, store: &str, op: KvOp) -> Pending {
+        Box::pin(std::future::ready(op.run_on(self, store)))
+    }
+}
+
+/// An operation's answer, once the backend has it (committed, for a write).
+pub type Pending = Pin<Box<dyn Future<Output = KvResult<KvOut>> + Send>>;
+
+/// One operation on one store, as a value.
+#[derive(Debug, Clone)]
+pub enum KvOp {
+    Get(String),
+    Set(String, Vec<u8>),
+    Delete(String),
+    Exists(String),
+    Keys,
+    GetMany(Vec<String>),
+    SetMany(Vec<(String, Vec<u8>)>),
+    DeleteMany(Vec<String>),
+    /// Adds the delta to a counter; a delta of 0 only reads it.
+    Increment(String, i64),
+    /// Writes `new` if the key still holds `expected` (`None` = still absent);
+    /// a failed swap answers the value that is there instead.
+    Swap {
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    },
+}
+
+/// What a [`KvOp`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvOut {
+    Value(Option<Vec<u8>>),
+    Done,
+    Exists(bool),
+    Keys(Vec<String>),
+    Values(Vec<(String, Option<Vec<u8>>)>),
+    Counter(i64),
+    Swapped,
+    NotSwapped(Option<Vec<u8>>),
+}
+
+impl KvOp {
+    pub fn writes(&self) -> bool {
+        match self {
+            Self::Get(_) | Self::Exists(_) | Self::Keys | Self::GetMany(_) => false,
+            Self::Increment(_, delta) => *delta != 0,
+            Self::Set(..) | Self::Delete(_) | Self::SetMany(_) | Self::DeleteMany(_) | Self::Swap { .. } => true,
+        }
+    }
+
+    /// Runs on a backend's blocking methods.
+    pub fn run_on<B: KvBackend + ?Sized>(self, kv: &B, store: &str) -> KvResult<KvOut> {
+        Ok(match self {
+            Self::Get(key) => KvOut::Value(kv.get(store, &key)?),
+            Self::Set(key, value) => kv.set(store, &key, &value).map(|()| KvOut::Done)?,
+            Self::Delete(key) => kv.delete(store, &key).map(|()| KvOut::Done)?,
+            Self::Exists(key) => KvOut::Exists(kv.exists(store, &key)?),
+            Self::Keys => KvOut::Keys(kv.keys(store)?),
+            Self::GetMany(keys) => KvOut::Values(kv.get_many(store, &keys)?),
+            Self::SetMany(entries) => kv.set_many(store, &entries).map(|()| KvOut::Done)?,
+            Self::DeleteMany(keys) => kv.delete_many(store, &keys).map(|()| KvOut::Done)?,
+            Self::Increment(key, delta) => KvOut::Counter(kv.increment(store, &key, delta)?),
+            Self::Swap { key, expected, new } => match kv.compare_and_swap(store, &key, expected.as_deref(), &new)? {
+                true => KvOut::Swapped,
+                false => KvOut::NotSwapped(kv.get(store, &key)?),
+            },
+        })
+    }
+}
+
+fn unexpected(out: KvOut) -> KvError {
+    KvError::Other(format!("unexpected key-value answer {out:?}"))
+}
+
+impl KvOut {
+    pub fn value(self) -> KvResult<Option<Vec<u8>>> {
+        match self {
+            Self::Value(value) => Ok(value),
+            other => Err(unexpected(other)),
+        }
+    }
+    pub fn done(self) -> KvResult<()> {
+        match self {
+            Self::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+    pub fn exists(self) -> KvResult<bool> {
+        match self {
+            Self::Exists(exists) => Ok(exists),
+            other => Err(unexpected(other)),
+        }
+    }
+    pub fn keys(self) -> KvResult<Vec<String>> {
+        match self {
+            Self::Keys(keys) => Ok(keys),
+            other => Err(unexpected(other)),
+        }
+    }
+    pub fn values(self) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        match self {
+            Self::Values(values) => Ok(values),
+            other => Err(unexpected(other)),
+        }
+    }
+    pub fn counter(self) -> KvResult<i64> {
+        match self {
+            Self::Counter(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+    pub fn swapped(self) -> KvResult<bool> {
+        match self {
+            Self::Swapped => Ok(true),
+            Self::NotSwapped(_) => Ok(false),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 /// The stores of a runtime config, by label; each label goes to its backend.
@@ -106,6 +221,12 @@ impl KvBackend for Stores {
     fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
         self.backend(store)?.compare_and_swap(store, key, expected, new)
     }
+    fn submit(&self, store: &str, op: KvOp) -> Pending {
+        match self.backend(store) {
+            Ok(backend) => backend.submit(store, op),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
 }
 
 /// What one request did to the store: shown on the host's access-log line.
@@ -148,8 +269,35 @@ impl KvStats {
     fn timed<T>(&self, op: impl FnOnce() -> T) -> T {
         let started = std::time::Instant::now();
         let result = op();
-        self.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.waited(started);
         result
+    }
+
+    fn waited(&self, since: std::time::Instant) {
+        self.micros.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts what `op` writes (and the reads whose size is known before).
+    fn before(&self, op: &KvOp) {
+        match op {
+            KvOp::Get(_) | KvOp::GetMany(_) => {}
+            KvOp::Exists(_) | KvOp::Keys => self.read(0),
+            KvOp::Set(_, value) => self.wrote(value.len()),
+            KvOp::Delete(_) => self.wrote(0),
+            KvOp::SetMany(entries) => entries.iter().for_each(|(_, v)| self.wrote(v.len())),
+            KvOp::DeleteMany(keys) => keys.iter().for_each(|_| self.wrote(0)),
+            KvOp::Increment(..) => self.wrote(8),
+            KvOp::Swap { new, .. } => self.wrote(new.len()),
+        }
+    }
+
+    /// Counts the values an answer carries.
+    fn after(&self, out: &KvOut) {
+        match out {
+            KvOut::Value(value) | KvOut::NotSwapped(value) => self.read(size(value)),
+            KvOut::Values(values) => values.iter().for_each(|(_, v)| self.read(size(v))),
+            _ => {}
+        }
     }
 }
 
@@ -209,308 +357,18 @@ impl KvBackend for Counted {
         self.stats.wrote(new.len());
         self.stats.timed(|| self.inner.compare_and_swap(store, key, expected, new))
     }
-}
-
-pub struct SqliteKv {
-    connection: Mutex<Connection>,
-    /// Dropping it stops the checkpointer (see [`spawn_checkpointer`]).
-    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
-}
-
-/// How often the WAL is copied back into the database file. Often enough
-/// that the WAL stays a few MB: each checkpoint syncs what was written since
-/// the last one, and large syncs stall the commits that follow them.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Page size of a new database file. Every commit writes each page it
-/// touched to the WAL whole; records here are mostly under 1 KB, so 1 KiB
-/// pages write about 2.5× fewer bytes per change than SQLite's 4 KiB default
-/// (measured: 53 KB instead of 132 KB per customer flow). An existing file
-/// keeps its page size.
-const PAGE_SIZE: i64 = 1024;
-
-/// Checkpoints the WAL on its own connection and thread. SQLite would
-/// otherwise do it inside whichever commit crosses 1,000 pages, syncing the
-/// file while that request (and every one queued behind the lock) waits.
-/// A passive checkpoint never blocks readers or writers.
-fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>> {
-    let connection = Connection::open(path)?;
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    std::thread::Builder::new().name("kv-checkpoint".into()).spawn(move || loop {
-        let done =
-            matches!(stopped.recv_timeout(CHECKPOINT_EVERY), Err(std::sync::mpsc::RecvTimeoutError::Disconnected));
-        if let Err(e) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            eprintln!("[host] key-value checkpoint failed: {e}");
-        }
-        if done {
-            break;
-        }
-    })?;
-    Ok(stop)
-}
-
-impl SqliteKv {
-    pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let connection =
-            Connection::open(path).with_context(|| format!("cannot open key-value database {}", path.display()))?;
-        let mut kv =
-            Self::init(connection).with_context(|| format!("cannot prepare key-value database {}", path.display()))?;
-        kv.connection.get_mut().unwrap_or_else(|p| p.into_inner()).pragma_update(None, "wal_autocheckpoint", 0)?;
-        kv._checkpointer = Some(spawn_checkpointer(path)?);
-        Ok(kv)
-    }
-
-    /// A throw-away store (tests, `measure`).
-    pub fn in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?)
-    }
-
-    fn init(connection: Connection) -> Result<Self> {
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        // Before WAL mode and the first table: only an empty file takes it.
-        connection.pragma_update(None, "page_size", PAGE_SIZE)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS spin_key_value (
-                store TEXT NOT NULL,
-                key   TEXT NOT NULL,
-                value BLOB NOT NULL,
-                PRIMARY KEY (store, key)
-            )",
-            [],
-        )?;
-        Ok(Self { connection: Mutex::new(connection), _checkpointer: None })
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> KvResult<T>) -> KvResult<T> {
-        // A panic while holding the lock cannot leave SQLite half-written
-        // (transactions roll back on drop), so a poisoned lock is still usable.
-        let mut connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut connection)
-    }
-}
-
-const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                      ON CONFLICT(store, key) DO UPDATE SET value = excluded.value";
-const SELECT: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
-const DELETE: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
-
-impl KvBackend for SqliteKv {
-    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
-        self.with(|c| Ok(c.prepare_cached(SELECT)?.query_row(params![store, key], |r| r.get(0)).optional()?))
-    }
-
-    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
-        self.with(|c| {
-            c.prepare_cached(UPSERT)?.execute(params![store, key, value])?;
-            Ok(())
-        })
-    }
-
-    fn delete(&self, store: &str, key: &str) -> KvResult<()> {
-        self.with(|c| {
-            c.prepare_cached(DELETE)?.execute(params![store, key])?;
-            Ok(())
-        })
-    }
-
-    fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
-        self.with(|c| {
-            Ok(c.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                .exists(params![store, key])?)
-        })
-    }
-
-    fn keys(&self, store: &str) -> KvResult<Vec<String>> {
-        self.with(|c| {
-            let mut statement = c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
-            let keys = statement.query_map(params![store], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            Ok(keys)
-        })
-    }
-
-    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-        self.with(|c| {
-            // One read transaction: one consistent snapshot, one lock for all keys.
-            let tx = c.transaction()?;
-            let values = {
-                let mut statement = tx.prepare_cached(SELECT)?;
-                keys.iter()
-                    .map(|key| Ok((key.clone(), statement.query_row(params![store, key], |r| r.get(0)).optional()?)))
-                    .collect::<KvResult<Vec<_>>>()?
-            };
-            tx.commit()?;
-            Ok(values)
-        })
-    }
-
-    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for (key, value) in entries {
-                tx.prepare_cached(UPSERT)?.execute(params![store, key, value])?;
+    fn submit(&self, store: &str, op: KvOp) -> Pending {
+        self.stats.before(&op);
+        let started = std::time::Instant::now();
+        let pending = self.inner.submit(store, op);
+        let stats = self.stats.clone();
+        Box::pin(async move {
+            let out = pending.await;
+            stats.waited(started);
+            if let Ok(out) = &out {
+                stats.after(out);
             }
-            Ok(tx.commit()?)
+            out
         })
-    }
-
-    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for key in keys {
-                tx.prepare_cached(DELETE)?.execute(params![store, key])?;
-            }
-            Ok(tx.commit()?)
-        })
-    }
-
-    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
-        if delta == 0 {
-            // Reading a counter (event streams poll one several times a second): no write transaction.
-            return match self.get(store, key)? {
-                None => Ok(0),
-                Some(bytes) => Ok(i64::from_le_bytes(
-                    bytes.as_slice().try_into().map_err(|_| KvError::NotACounter(key.to_string()))?,
-                )),
-            };
-        }
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current: Option<Vec<u8>> =
-                tx.prepare_cached(SELECT)?.query_row(params![store, key], |r| r.get(0)).optional()?;
-            let current = match current {
-                None => 0,
-                Some(bytes) => {
-                    i64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| KvError::NotACounter(key.to_string()))?)
-                }
-            };
-            let next =
-                current.checked_add(delta).ok_or_else(|| KvError::Other(format!("counter `{key}` overflows")))?;
-            tx.prepare_cached(UPSERT)?.execute(params![store, key, next.to_le_bytes().as_slice()])?;
-            tx.commit()?;
-            Ok(next)
-        })
-    }
-
-    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
-        self.with(|c| {
-            let changed = match expected {
-                Some(old) => c
-                    .prepare_cached("UPDATE spin_key_value SET value = ?4 WHERE store = ?1 AND key = ?2 AND value = ?3")?
-                    .execute(params![store, key, old, new])?,
-                // Exclusive create: unlike Spin's own SQLite store, a racer that
-                // also saw "absent" fails here instead of overwriting.
-                None => c
-                    .prepare_cached(
-                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3) ON CONFLICT(store, key) DO NOTHING",
-                    )?
-                    .execute(params![store, key, new])?,
-            };
-            Ok(changed == 1)
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn values_are_scoped_by_store_label() {
-        let kv = SqliteKv::in_memory().unwrap();
-        kv.set("default", "k", b"a").unwrap();
-        kv.set("other", "k", b"b").unwrap();
-        assert_eq!(kv.get("default", "k").unwrap().unwrap(), b"a");
-        assert_eq!(kv.keys("other").unwrap(), ["k"]);
-        kv.delete("default", "k").unwrap();
-        assert!(!kv.exists("default", "k").unwrap());
-        assert!(kv.exists("other", "k").unwrap());
-    }
-
-    #[test]
-    fn counters_are_eight_little_endian_bytes_and_other_values_are_refused() {
-        let kv = SqliteKv::in_memory().unwrap();
-        assert_eq!(kv.increment("s", "n", 2).unwrap(), 2);
-        assert_eq!(kv.get("s", "n").unwrap().unwrap(), 2i64.to_le_bytes());
-        kv.set("s", "text", b"hello").unwrap();
-        assert_eq!(kv.increment("s", "text", 1), Err(KvError::NotACounter("text".into())));
-        assert_eq!(kv.increment("s", "text", 0), Err(KvError::NotACounter("text".into())));
-        assert_eq!(kv.increment("s", "absent", 0).unwrap(), 0, "reading an absent counter writes nothing");
-        assert!(!kv.exists("s", "absent").unwrap());
-    }
-
-    #[test]
-    fn compare_and_swap_is_exclusive_for_absent_keys_and_exact_for_present_ones() {
-        let kv = SqliteKv::in_memory().unwrap();
-        assert!(kv.compare_and_swap("s", "k", None, b"first").unwrap());
-        assert!(!kv.compare_and_swap("s", "k", None, b"second").unwrap());
-        assert!(!kv.compare_and_swap("s", "k", Some(b"stale"), b"third").unwrap());
-        assert!(kv.compare_and_swap("s", "k", Some(b"first"), b"fourth").unwrap());
-        assert_eq!(kv.get("s", "k").unwrap().unwrap(), b"fourth");
-    }
-
-    #[test]
-    fn batches_read_and_write_many_keys() {
-        let kv = SqliteKv::in_memory().unwrap();
-        kv.set_many("s", &[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]).unwrap();
-        let got = kv.get_many("s", &["a".into(), "x".into()]).unwrap();
-        assert_eq!(got, [("a".to_string(), Some(b"1".to_vec())), ("x".to_string(), None)]);
-        kv.delete_many("s", &["a".into(), "b".into()]).unwrap();
-        assert!(kv.keys("s").unwrap().is_empty());
-    }
-
-    #[test]
-    fn two_connections_to_one_file_never_lose_an_increment() {
-        let dir = std::env::temp_dir().join(format!("spinpresso-kv-{}", std::process::id()));
-        let path = dir.join("kv.db");
-        let stores = [Arc::new(SqliteKv::open(&path).unwrap()), Arc::new(SqliteKv::open(&path).unwrap())];
-        let threads: Vec<_> = (0..4)
-            .map(|i| {
-                let kv = stores[i % 2].clone();
-                std::thread::spawn(move || {
-                    for _ in 0..50 {
-                        kv.increment("s", "n", 1).unwrap();
-                    }
-                })
-            })
-            .collect();
-        threads.into_iter().for_each(|t| t.join().unwrap());
-        assert_eq!(stores[0].increment("s", "n", 0).unwrap(), 200);
-        drop(stores);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn a_new_file_gets_small_pages_and_an_existing_file_keeps_its_own() {
-        let dir = std::env::temp_dir().join(format!("spinpresso-kv-pages-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let page_size = |path: &Path| -> i64 {
-            Connection::open(path).unwrap().query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
-        };
-        let fresh = dir.join("fresh.db");
-        SqliteKv::open(&fresh).unwrap().set("s", "k", b"v").unwrap();
-        assert_eq!(page_size(&fresh), PAGE_SIZE);
-
-        // A store made elsewhere (e.g. by Spin) with SQLite's default pages.
-        let existing = dir.join("existing.db");
-        let spin = Connection::open(&existing).unwrap();
-        spin.execute_batch(
-            "CREATE TABLE spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key));
-             INSERT INTO spin_key_value VALUES ('s', 'k', x'01');",
-        )
-        .unwrap();
-        drop(spin);
-        let kv = SqliteKv::open(&existing).unwrap();
-        assert_eq!(kv.get("s", "k").unwrap().unwrap(), [1]);
-        kv.set("s", "k2", b"v").unwrap();
-        drop(kv);
-        assert_eq!(page_size(&existing), 4096);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

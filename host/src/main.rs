@@ -6,6 +6,7 @@ mod engine;
 mod guest_output;
 mod kv;
 mod kv_redis;
+mod kv_sqlite;
 mod manifest;
 mod measure;
 mod routes;

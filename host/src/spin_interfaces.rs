@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::kv::{KvBackend, KvError};
+use crate::kv::{KvBackend, KvError, KvOp, KvOut, KvResult};
 use crate::manifest::Component;
 use crate::variables::{ComponentVariableError, Variables};
 
@@ -13,7 +13,12 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "spinpresso:host/spin-imports",
-        imports: { default: trappable },
+        // Store calls wait for the store without holding the worker thread.
+        imports: {
+            "fermyon:spin/key-value": async | trappable,
+            "wasi:keyvalue": async | trappable,
+            default: trappable,
+        },
         with: {
             "fermyon:spin/key-value.store": super::OpenStore,
             "wasi:keyvalue/store.bucket": super::OpenStore,
@@ -65,6 +70,12 @@ impl SpinContext {
     fn label(&self, store: &Resource<OpenStore>) -> wasmtime::Result<String> {
         Ok(self.table.get(store)?.label.clone())
     }
+
+    /// Runs `op` on an open store; the outer error is a trap (a stale handle).
+    async fn run(&mut self, store: &Resource<OpenStore>, op: KvOp) -> wasmtime::Result<KvResult<KvOut>> {
+        let label = self.label(store)?;
+        Ok(self.kv.submit(&label, op).await)
+    }
 }
 
 fn log_kv_error(e: KvError) -> String {
@@ -77,7 +88,7 @@ fn log_kv_error(e: KvError) -> String {
 impl spin_kv::Host for SpinContext {}
 
 impl spin_kv::HostStore for SpinContext {
-    fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, spin_kv::Error>> {
+    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, spin_kv::Error>> {
         Ok(match self.check_open(&label) {
             Ok(()) => Ok(self.table.push(OpenStore { label })?),
             Err(OpenError::AccessDenied) => Err(spin_kv::Error::AccessDenied),
@@ -85,41 +96,44 @@ impl spin_kv::HostStore for SpinContext {
         })
     }
 
-    fn get(
+    async fn get(
         &mut self,
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
-        let label = self.label(&store)?;
-        Ok(self.kv.get(&label, &key).map_err(|e| spin_kv::Error::Other(log_kv_error(e))))
+        Ok(self.run(&store, KvOp::Get(key)).await?.and_then(KvOut::value).map_err(spin_error))
     }
 
-    fn set(
+    async fn set(
         &mut self,
         store: Resource<OpenStore>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        let label = self.label(&store)?;
-        Ok(self.kv.set(&label, &key, &value).map_err(|e| spin_kv::Error::Other(log_kv_error(e))))
+        Ok(self.run(&store, KvOp::Set(key, value)).await?.and_then(KvOut::done).map_err(spin_error))
     }
 
-    fn delete(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        let label = self.label(&store)?;
-        Ok(self.kv.delete(&label, &key).map_err(|e| spin_kv::Error::Other(log_kv_error(e))))
+    async fn delete(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
+        Ok(self.run(&store, KvOp::Delete(key)).await?.and_then(KvOut::done).map_err(spin_error))
     }
 
-    fn exists(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
-        let label = self.label(&store)?;
-        Ok(self.kv.exists(&label, &key).map_err(|e| spin_kv::Error::Other(log_kv_error(e))))
+    async fn exists(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
+        Ok(self.run(&store, KvOp::Exists(key)).await?.and_then(KvOut::exists).map_err(spin_error))
     }
 
-    fn get_keys(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, spin_kv::Error>> {
-        let label = self.label(&store)?;
-        Ok(self.kv.keys(&label).map_err(|e| spin_kv::Error::Other(log_kv_error(e))))
+    async fn get_keys(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, spin_kv::Error>> {
+        Ok(self.run(&store, KvOp::Keys).await?.and_then(KvOut::keys).map_err(spin_error))
     }
 
-    fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
         self.table.delete(store)?;
         Ok(())
     }
@@ -142,8 +156,12 @@ fn wasi_error(e: KvError) -> wasi_kv::Error {
     wasi_kv::Error::Other(log_kv_error(e))
 }
 
+fn spin_error(e: KvError) -> spin_kv::Error {
+    spin_kv::Error::Other(log_kv_error(e))
+}
+
 impl wasi_kv::Host for SpinContext {
-    fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<OpenStore>, wasi_kv::Error>> {
+    async fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<OpenStore>, wasi_kv::Error>> {
         Ok(match self.check_open(&identifier) {
             Ok(()) => Ok(self.table.push(OpenStore { label: identifier })?),
             Err(OpenError::AccessDenied) => Err(wasi_kv::Error::AccessDenied),
@@ -153,46 +171,50 @@ impl wasi_kv::Host for SpinContext {
 }
 
 impl wasi_kv::HostBucket for SpinContext {
-    fn get(
+    async fn get(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.get(&label, &key).map_err(wasi_error))
+        Ok(self.run(&bucket, KvOp::Get(key)).await?.and_then(KvOut::value).map_err(wasi_error))
     }
 
-    fn set(
+    async fn set(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.set(&label, &key, &value).map_err(wasi_error))
+        Ok(self.run(&bucket, KvOp::Set(key, value)).await?.and_then(KvOut::done).map_err(wasi_error))
     }
 
-    fn delete(&mut self, bucket: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.delete(&label, &key).map_err(wasi_error))
+    async fn delete(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        Ok(self.run(&bucket, KvOp::Delete(key)).await?.and_then(KvOut::done).map_err(wasi_error))
     }
 
-    fn exists(&mut self, bucket: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.exists(&label, &key).map_err(wasi_error))
+    async fn exists(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, wasi_kv::Error>> {
+        Ok(self.run(&bucket, KvOp::Exists(key)).await?.and_then(KvOut::exists).map_err(wasi_error))
     }
 
     /// All keys in one page, as Spin's own host does.
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<OpenStore>,
         _cursor: Option<String>,
     ) -> wasmtime::Result<Result<wasi_kv::KeyResponse, wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.keys(&label).map(|keys| wasi_kv::KeyResponse { keys, cursor: None }).map_err(wasi_error))
+        let keys = self.run(&bucket, KvOp::Keys).await?.and_then(KvOut::keys);
+        Ok(keys.map(|keys| wasi_kv::KeyResponse { keys, cursor: None }).map_err(wasi_error))
     }
 
-    fn drop(&mut self, bucket: Resource<OpenStore>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, bucket: Resource<OpenStore>) -> wasmtime::Result<()> {
         self.table.delete(bucket)?;
         Ok(())
     }
@@ -201,55 +223,56 @@ impl wasi_kv::HostBucket for SpinContext {
 // ---- wasi:keyvalue/atomics@0.2.0-draft2 ----
 
 impl atomics::Host for SpinContext {
-    fn increment(
+    async fn increment(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.increment(&label, &key, delta).map_err(wasi_error))
+        Ok(self.run(&bucket, KvOp::Increment(key, delta)).await?.and_then(KvOut::counter).map_err(wasi_error))
     }
 
-    fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
-        let handle = self.table.delete(cas)?;
-        match self.kv.compare_and_swap(&handle.store, &handle.key, handle.seen.as_deref(), &value) {
-            Ok(true) => Ok(Ok(())),
-            Ok(false) => {
-                // Hand back a handle that has seen the value that won, ready for a retry.
-                let seen = match self.kv.get(&handle.store, &handle.key) {
-                    Ok(seen) => seen,
-                    Err(e) => return Ok(Err(atomics::CasError::StoreError(wasi_error(e)))),
-                };
-                let retry = self.table.push(CasHandle { seen, ..handle })?;
+    async fn swap(
+        &mut self,
+        cas: Resource<CasHandle>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        let CasHandle { store, key, seen } = self.table.delete(cas)?;
+        let op = KvOp::Swap { key: key.clone(), expected: seen, new: value };
+        match self.kv.submit(&store, op).await {
+            Ok(KvOut::Swapped) => Ok(Ok(())),
+            // Hand back a handle that has seen the value that won, ready for a retry.
+            Ok(KvOut::NotSwapped(seen)) => {
+                let retry = self.table.push(CasHandle { store, key, seen })?;
                 Ok(Err(atomics::CasError::CasFailed(retry)))
             }
+            Ok(other) => Ok(Err(atomics::CasError::StoreError(wasi_error(other.swapped().unwrap_err())))),
             Err(e) => Ok(Err(atomics::CasError::StoreError(wasi_error(e)))),
         }
     }
 }
 
 impl atomics::HostCas for SpinContext {
-    fn new(
+    async fn new(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Resource<CasHandle>, wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        let seen = match self.kv.get(&label, &key) {
+        let store = self.label(&bucket)?;
+        let seen = match self.run(&bucket, KvOp::Get(key.clone())).await?.and_then(KvOut::value) {
             Ok(seen) => seen,
             Err(e) => return Ok(Err(wasi_error(e))),
         };
-        Ok(Ok(self.table.push(CasHandle { store: label, key, seen })?))
+        Ok(Ok(self.table.push(CasHandle { store, key, seen })?))
     }
 
     /// The value the handle was made with (read by `new`, or by the failed
     /// swap that handed it back): the one the next swap compares against.
-    fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
+    async fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
         Ok(Ok(self.table.get(&cas)?.seen.clone()))
     }
 
-    fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {
         self.table.delete(cas)?;
         Ok(())
     }
@@ -258,30 +281,27 @@ impl atomics::HostCas for SpinContext {
 // ---- wasi:keyvalue/batch@0.2.0-draft2 ----
 
 impl batch::Host for SpinContext {
-    fn get_many(
+    async fn get_many(
         &mut self,
         bucket: Resource<OpenStore>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.get_many(&label, &keys).map_err(wasi_error))
+        Ok(self.run(&bucket, KvOp::GetMany(keys)).await?.and_then(KvOut::values).map_err(wasi_error))
     }
 
-    fn set_many(
+    async fn set_many(
         &mut self,
         bucket: Resource<OpenStore>,
         entries: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.set_many(&label, &entries).map_err(wasi_error))
+        Ok(self.run(&bucket, KvOp::SetMany(entries)).await?.and_then(KvOut::done).map_err(wasi_error))
     }
 
-    fn delete_many(
+    async fn delete_many(
         &mut self,
         bucket: Resource<OpenStore>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        let label = self.label(&bucket)?;
-        Ok(self.kv.delete_many(&label, &keys).map_err(wasi_error))
+        Ok(self.run(&bucket, KvOp::DeleteMany(keys)).await?.and_then(KvOut::done).map_err(wasi_error))
     }
 }
