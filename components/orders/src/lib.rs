@@ -128,7 +128,7 @@ fn mine(req: &Request) -> Result<Response, DomainError> {
 fn board(req: &Request) -> Result<Response, DomainError> {
     let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
     let env = Env::open()?;
-    Ok(http::json(200, &lifecycle::board(&env.ctx(), &shop)?))
+    Ok(http::json(200, &lifecycle::board_json(&env.ctx(), &shop)?))
 }
 
 /// `GET /api/shops/:shop/wait` (public): the queue's length and the wait a new order can expect.
