@@ -286,6 +286,8 @@ impl KvStats {
             KvOp::Delete(_) => self.wrote(0),
             KvOp::SetMany(entries) => entries.iter().for_each(|(_, v)| self.wrote(v.len())),
             KvOp::DeleteMany(keys) => keys.iter().for_each(|_| self.wrote(0)),
+            // A delta of 0 reads the counter.
+            KvOp::Increment(_, 0) => self.read(8),
             KvOp::Increment(..) => self.wrote(8),
             KvOp::Swap { new, .. } => self.wrote(new.len()),
         }
@@ -350,7 +352,10 @@ impl KvBackend for Counted {
         self.stats.timed(|| self.inner.delete_many(store, keys))
     }
     fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
-        self.stats.wrote(8);
+        match delta {
+            0 => self.stats.read(8),
+            _ => self.stats.wrote(8),
+        }
         self.stats.timed(|| self.inner.increment(store, key, delta))
     }
     fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
