@@ -52,38 +52,56 @@ pub async fn measure(addr: SocketAddr, settings: &Settings) -> Result<Vec<Row>> 
     let run_for = settings.seconds;
     let mut rows = Vec::new();
     for &clients in &settings.clients {
-        // The machine's speed drifts (shared cores): the ceiling is measured
-        // before and after the other rows and counted as one run.
-        let noop_before = fixed(addr, clients, run_for / 2.0, "/_bench/noop", Method::GET).await;
+        // The machine's speed drifts (shared cores): each row is measured
+        // between two slices of the no-op, and compared with those two.
+        let mut ceiling = Ceiling::start(addr, clients, run_for / 2.0).await;
         let group = rows.len();
-        let mut push = |scenario, unit, stats: Stats| {
-            rows.push(Row { scenario, unit, stats, vs_noop: 0.0 });
-        };
-        push(
-            "key-value increment",
-            "POST, one increment",
-            fixed(addr, clients, run_for, "/_bench/increment", Method::POST).await,
-        );
-        push("config read", "GET", fixed(addr, clients, run_for, "/api/shops/main/config", Method::GET).await);
-        push(
-            "board read",
-            "GET, 20 orders",
-            fixed(addr, clients, run_for, "/api/shops/board/board", Method::GET).await,
-        );
+        let increment = fixed(addr, clients, run_for, "/_bench/increment", Method::POST).await;
+        rows.push(ceiling.row("key-value increment", "POST, one increment", increment).await);
+        let config = fixed(addr, clients, run_for, "/api/shops/main/config", Method::GET).await;
+        rows.push(ceiling.row("config read", "GET", config).await);
+        let board = fixed(addr, clients, run_for, "/api/shops/board/board", Method::GET).await;
+        rows.push(ceiling.row("board read", "GET, 20 orders", board).await);
 
         let flows = (settings.flows_per_client * clients as u64).max(settings.min_flows);
-        let (customer_flow, orders) = customer_flow(&mut conn, addr, &admin, &display, clients, flows).await?;
-        push("customer flow", "redeem + submit", customer_flow);
-        push("barista flow", "claim + complete", barista_flow(addr, barista.clone(), clients, orders).await);
+        let (customer, orders) = customer_flow(&mut conn, addr, &admin, &display, clients, flows).await?;
+        rows.push(ceiling.row("customer flow", "redeem + submit", customer).await);
+        let barista = barista_flow(addr, barista.clone(), clients, orders).await;
+        rows.push(ceiling.row("barista flow", "claim + complete", barista).await);
 
-        let noop = noop_before.merged(fixed(addr, clients, run_for / 2.0, "/_bench/noop", Method::GET).await);
-        let ceiling = noop.rps();
+        let noop = ceiling.later.into_iter().fold(ceiling.first, Stats::merged);
         rows.insert(group, Row { scenario: "no-op component", unit: "GET", stats: noop, vs_noop: 1.0 });
-        for row in &mut rows[group..] {
-            row.vs_noop = row.stats.rps() / ceiling;
-        }
     }
     Ok(rows)
+}
+
+/// Slices of the no-op component's load, run between the other rows.
+struct Ceiling {
+    addr: SocketAddr,
+    clients: usize,
+    seconds: f64,
+    /// The slice just before the row being measured.
+    last: (u64, Duration),
+    /// Every slice: together, the no-op's own row.
+    first: Stats,
+    later: Vec<Stats>,
+}
+
+impl Ceiling {
+    async fn start(addr: SocketAddr, clients: usize, seconds: f64) -> Self {
+        let first = fixed(addr, clients, seconds, "/_bench/noop", Method::GET).await;
+        Self { addr, clients, seconds, last: (first.requests, first.elapsed), first, later: Vec::new() }
+    }
+
+    /// The row for `stats`, against the no-op slices just before and just after it.
+    async fn row(&mut self, scenario: &'static str, unit: &'static str, stats: Stats) -> Row {
+        let next = fixed(self.addr, self.clients, self.seconds, "/_bench/noop", Method::GET).await;
+        let (requests, elapsed) = (self.last.0 + next.requests, self.last.1 + next.elapsed);
+        let ceiling = requests as f64 / elapsed.as_secs_f64();
+        self.last = (next.requests, next.elapsed);
+        self.later.push(next);
+        Row { scenario, unit, vs_noop: stats.rps() / ceiling, stats }
+    }
 }
 
 /// One request over and over for `seconds` (after a short unmeasured warm-up).

@@ -1,6 +1,6 @@
 //! Key-value storage for guests: what a backend must do ([`KvBackend`]),
-//! one operation as a value ([`KvOp`], so a backend can run it on its own
-//! thread), the stores of a runtime config by label, and per-request counts.
+//! one operation as a value ([`KvOp`], so a backend can queue it and answer
+//! later), the stores of a runtime config by label, and per-request counts.
 //! The backends: [`SqliteKv`] (Spin's own file format) and
 //! [`crate::kv_redis::RedisKv`].
 
@@ -48,8 +48,9 @@ pub trait KvBackend: Send + Sync {
     fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool>;
 
     /// Starts `op` and answers when it is done. By default it runs at once
-    /// on the methods above, on the caller's thread; SQLite hands it to its
-    /// commit thread, so the guest's worker thread can run other requests.
+    /// on the methods above, on the caller's thread; SQLite queues it when
+    /// its writer is busy, and the guest's worker thread runs other requests
+    /// meanwhile.
     fn submit(&self, store: &str, op: KvOp) -> Pending {
         Box::pin(std::future::ready(op.run_on(self, store)))
     }
@@ -122,8 +123,19 @@ impl KvOp {
     }
 }
 
+/// A backend answered an operation with another operation's kind of answer
+/// (a bug); the message names the kind only, never a stored value.
 fn unexpected(out: KvOut) -> KvError {
-    KvError::Other(format!("unexpected key-value answer {out:?}"))
+    let kind = match out {
+        KvOut::Value(_) => "value",
+        KvOut::Done => "done",
+        KvOut::Exists(_) => "exists",
+        KvOut::Keys(_) => "keys",
+        KvOut::Values(_) => "values",
+        KvOut::Counter(_) => "counter",
+        KvOut::Swapped | KvOut::NotSwapped(_) => "swap",
+    };
+    KvError::Other(format!("unexpected key-value answer ({kind})"))
 }
 
 impl KvOut {
