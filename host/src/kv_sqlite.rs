@@ -48,8 +48,8 @@ pub struct SqliteKv {
     /// Transactions run for queued operations (each for one or more).
     #[cfg_attr(not(test), allow(dead_code))]
     commits: AtomicU64,
-    /// Dropping it stops the checkpointer (see [`spawn_checkpointer`]).
-    _checkpointer: Option<mpsc::Sender<()>>,
+    /// Stopped (and waited for) when the store is dropped.
+    _checkpointer: Option<Checkpointer>,
 }
 
 /// A queued operation, and whom to answer.
@@ -82,11 +82,27 @@ const CACHE_KIB: i64 = 8 * 1024;
 /// otherwise do it inside whichever commit crosses 1,000 pages, syncing the
 /// file while that commit (and every request waiting on it) waits.
 /// A passive checkpoint never blocks readers or writers.
-fn spawn_checkpointer(path: &Path) -> Result<mpsc::Sender<()>> {
+struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    /// Waits for the last checkpoint, so that once the store is dropped no
+    /// connection to the file is left open (the WAL files are gone).
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spawn_checkpointer(path: &Path) -> Result<Checkpointer> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     let (stop, stopped) = mpsc::channel::<()>();
-    std::thread::Builder::new().name("kv-checkpoint".into()).spawn(move || loop {
+    let thread = std::thread::Builder::new().name("kv-checkpoint".into()).spawn(move || loop {
         let done = matches!(stopped.recv_timeout(CHECKPOINT_EVERY), Err(mpsc::RecvTimeoutError::Disconnected));
         if let Err(e) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             eprintln!("[host] key-value checkpoint failed: {e}");
@@ -95,7 +111,7 @@ fn spawn_checkpointer(path: &Path) -> Result<mpsc::Sender<()>> {
             break;
         }
     })?;
-    Ok(stop)
+    Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
 }
 
 impl SqliteKv {
