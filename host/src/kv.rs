@@ -325,54 +325,50 @@ fn size(value: &Option<Vec<u8>>) -> usize {
     value.as_ref().map_or(0, Vec::len)
 }
 
+impl Counted {
+    /// The blocking path, counted by the same rules as [`KvBackend::submit`].
+    fn call(&self, store: &str, op: KvOp) -> KvResult<KvOut> {
+        self.stats.before(&op);
+        let out = self.stats.timed(|| op.run_on(self.inner.as_ref(), store))?;
+        self.stats.after(&out);
+        Ok(out)
+    }
+}
+
 impl KvBackend for Counted {
     fn has_store(&self, store: &str) -> bool {
         self.inner.has_store(store)
     }
     fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
-        let value = self.stats.timed(|| self.inner.get(store, key))?;
-        self.stats.read(size(&value));
-        Ok(value)
+        self.call(store, KvOp::Get(key.into()))?.value()
     }
     fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
-        self.stats.wrote(value.len());
-        self.stats.timed(|| self.inner.set(store, key, value))
+        self.call(store, KvOp::Set(key.into(), value.into()))?.done()
     }
     fn delete(&self, store: &str, key: &str) -> KvResult<()> {
-        self.stats.wrote(0);
-        self.stats.timed(|| self.inner.delete(store, key))
+        self.call(store, KvOp::Delete(key.into()))?.done()
     }
     fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
-        self.stats.read(0);
-        self.stats.timed(|| self.inner.exists(store, key))
+        self.call(store, KvOp::Exists(key.into()))?.exists()
     }
     fn keys(&self, store: &str) -> KvResult<Vec<String>> {
-        self.stats.read(0);
-        self.stats.timed(|| self.inner.keys(store))
+        self.call(store, KvOp::Keys)?.keys()
     }
     fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-        let values = self.stats.timed(|| self.inner.get_many(store, keys))?;
-        values.iter().for_each(|(_, v)| self.stats.read(size(v)));
-        Ok(values)
+        self.call(store, KvOp::GetMany(keys.to_vec()))?.values()
     }
     fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
-        entries.iter().for_each(|(_, v)| self.stats.wrote(v.len()));
-        self.stats.timed(|| self.inner.set_many(store, entries))
+        self.call(store, KvOp::SetMany(entries.to_vec()))?.done()
     }
     fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
-        keys.iter().for_each(|_| self.stats.wrote(0));
-        self.stats.timed(|| self.inner.delete_many(store, keys))
+        self.call(store, KvOp::DeleteMany(keys.to_vec()))?.done()
     }
     fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
-        match delta {
-            0 => self.stats.read(8),
-            _ => self.stats.wrote(8),
-        }
-        self.stats.timed(|| self.inner.increment(store, key, delta))
+        self.call(store, KvOp::Increment(key.into(), delta))?.counter()
     }
     fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
-        self.stats.wrote(new.len());
-        self.stats.timed(|| self.inner.compare_and_swap(store, key, expected, new))
+        let op = KvOp::Swap { key: key.into(), expected: expected.map(<[u8]>::to_vec), new: new.into() };
+        self.call(store, op)?.swapped()
     }
     fn submit(&self, store: &str, op: KvOp) -> Pending {
         self.stats.before(&op);
