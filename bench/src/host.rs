@@ -112,6 +112,10 @@ impl Host {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// CPU seconds (user + system) and peak resident memory, from `/proc`.
     pub fn usage(&self) -> Result<Usage> {
         let pid = self.child.id();

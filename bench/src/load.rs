@@ -10,7 +10,24 @@ use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// The host under test, whose CPU time each run measures.
+pub static HOST_PID: OnceLock<u32> = OnceLock::new();
+
+/// CPU time the host's threads have used so far (Linux `schedstat`, in
+/// nanoseconds: finer than the 10 ms ticks of `/proc/<pid>/stat`).
+fn host_cpu() -> Duration {
+    let Some(pid) = HOST_PID.get() else { return Duration::ZERO };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Duration::ZERO };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
 
 /// One simulated client: a connection plus what it measured.
 pub struct Client {
@@ -77,6 +94,8 @@ pub struct Stats {
     pub requests: u64,
     pub errors: u64,
     pub elapsed: Duration,
+    /// The host's CPU time (all threads) while the run lasted.
+    pub host_cpu: Duration,
     pub latencies: Histogram<u64>,
     pub samples: Vec<String>,
 }
@@ -90,6 +109,11 @@ impl Stats {
         self.latencies.value_at_quantile(quantile) as f64 / 1000.0
     }
 
+    /// Host CPU time per request, in microseconds.
+    pub fn cpu_us(&self) -> f64 {
+        self.host_cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
+
     pub fn max_ms(&self) -> f64 {
         self.latencies.max() as f64 / 1000.0
     }
@@ -100,6 +124,7 @@ impl Stats {
         self.requests += other.requests;
         self.errors += other.errors;
         self.elapsed += other.elapsed;
+        self.host_cpu += other.host_cpu;
         self.latencies.add(&other.latencies).expect("histograms with the same bounds");
         self.samples.extend(other.samples);
         self
@@ -116,6 +141,7 @@ where
 {
     let step = Rc::new(step);
     let next = Rc::new(Cell::new(0u64));
+    let cpu_before = host_cpu();
     let started = Instant::now();
     let deadline = match work {
         Work::For(duration) => Some(started + duration),
@@ -147,6 +173,7 @@ where
         requests: 0,
         errors: 0,
         elapsed: Duration::ZERO,
+        host_cpu: Duration::ZERO,
         latencies: histogram(),
         samples: Vec::new(),
     };
@@ -158,6 +185,7 @@ where
         stats.samples.extend(client.samples);
     }
     stats.elapsed = started.elapsed();
+    stats.host_cpu = host_cpu().saturating_sub(cpu_before);
     stats.iterations = next.get().min(limit);
     stats.samples.truncate(3);
     stats

@@ -103,6 +103,7 @@ async fn run(args: &Args, repo: &Path) -> Result<(String, u64)> {
 
     let part = |name: &str| args.parts.iter().any(|p| p == name);
     let server = host::Host::start(repo, &manifest, &scratch.join("requests"), max_instances)?;
+    let _ = load::HOST_PID.set(server.pid());
     let mut rows = Vec::new();
     if part("requests") {
         eprintln!("[bench] requests at {:?} clients, host on {}", args.clients, server.addr);

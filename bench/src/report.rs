@@ -33,19 +33,20 @@ impl Report<'_> {
         let _ = writeln!(out, "### Requests (closed loop, one keep-alive connection per client)\n");
         let _ = writeln!(
             out,
-            "| Scenario | Each iteration | Clients | Requests/s | × no-op | p50 ms | p99 ms | max ms | Errors |"
+            "| Scenario | Each iteration | Clients | Requests/s | × no-op | Host CPU µs/request | p50 ms | p99 ms | max ms | Errors |"
         );
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for row in self.rows {
             let s = &row.stats;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {:.0} % | {:.2} | {:.2} | {:.1} | {} |",
+                "| {} | {} | {} | {:.0} | {:.0} % | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
                 row.scenario,
                 row.unit,
                 s.clients,
                 s.rps(),
                 row.vs_noop * 100.0,
+                s.cpu_us(),
                 s.ms(0.5),
                 s.ms(0.99),
                 s.max_ms(),

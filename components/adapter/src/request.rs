@@ -32,13 +32,10 @@ pub fn request_id() -> String {
 }
 
 /// The secrets and settings from Spin variables, with development fallbacks.
+/// Each variable is a host call: a request reads only the ones it uses (the
+/// signing key nearly always, the others on the few routes that need them).
 pub struct Secrets {
     pub signing_key: Vec<u8>,
-    pub pins: StaffPins,
-    pub sweeper_token: String,
-    pub public_base_url: Option<String>,
-    /// Names of secrets running on a development default.
-    pub dev_defaults: Vec<&'static str>,
 }
 
 /// A variable's value; `Err(())` when this component does not have the variable at all.
@@ -50,35 +47,52 @@ fn variable(name: &str) -> Result<Option<String>, ()> {
     }
 }
 
+/// A secret's value, and whether it is the development default.
+fn secret(name: &str, dev: &str) -> (String, bool) {
+    match variable(name) {
+        Ok(Some(value)) if value != dev => (value, false),
+        Ok(_) => (dev.to_string(), true),
+        // Not this component's secret: the fallback is never used for anything.
+        Err(()) => (dev.to_string(), false),
+    }
+}
+
+const SECRETS: [(&str, &str); 5] = [
+    ("signing_key", auth::DEV_SIGNING_KEY),
+    ("admin_pin", auth::DEV_ADMIN_PIN),
+    ("barista_pin", auth::DEV_BARISTA_PIN),
+    ("display_pin", auth::DEV_DISPLAY_PIN),
+    ("sweeper_token", "dev-sweeper-token"),
+];
+
 impl Secrets {
     pub fn load() -> Self {
-        let mut dev_defaults = Vec::new();
-        let mut secret = |name: &'static str, dev: &str| match variable(name) {
-            Ok(Some(value)) if value != dev => value,
-            Ok(_) => {
-                dev_defaults.push(name);
-                dev.to_string()
-            }
-            // Not this component's secret: the fallback is never used for anything.
-            Err(()) => dev.to_string(),
-        };
-        let signing_key = secret("signing_key", auth::DEV_SIGNING_KEY).into_bytes();
-        let pins = StaffPins {
-            admin: secret("admin_pin", auth::DEV_ADMIN_PIN),
-            barista: secret("barista_pin", auth::DEV_BARISTA_PIN),
-            display: secret("display_pin", auth::DEV_DISPLAY_PIN),
-        };
-        let sweeper_token = secret("sweeper_token", "dev-sweeper-token");
-        let public_base_url = variable("public_base_url").ok().flatten();
-        Self { signing_key, pins, sweeper_token, public_base_url, dev_defaults }
+        Self { signing_key: secret("signing_key", auth::DEV_SIGNING_KEY).0.into_bytes() }
+    }
+
+    pub fn pins(&self) -> StaffPins {
+        StaffPins {
+            admin: secret("admin_pin", auth::DEV_ADMIN_PIN).0,
+            barista: secret("barista_pin", auth::DEV_BARISTA_PIN).0,
+            display: secret("display_pin", auth::DEV_DISPLAY_PIN).0,
+        }
+    }
+
+    pub fn sweeper_token(&self) -> String {
+        secret("sweeper_token", "dev-sweeper-token").0
+    }
+
+    pub fn public_base_url(&self) -> Option<String> {
+        variable("public_base_url").ok().flatten()
     }
 
     /// Logs (once per request that signs or checks secrets) that development values are in use.
     pub fn warn_if_dev(&self) {
-        if !self.dev_defaults.is_empty() {
+        let dev: Vec<&str> = SECRETS.iter().filter(|(name, dev)| secret(name, dev).1).map(|(name, _)| *name).collect();
+        if !dev.is_empty() {
             eprintln!(
                 "WARNING: development defaults in use for {}; set the Spin variables for any real event",
-                self.dev_defaults.join(", ")
+                dev.join(", ")
             );
         }
     }
@@ -185,7 +199,7 @@ pub fn is_mutation(method: &Method) -> bool {
 /// Where the app is reachable: the `public_base_url` variable, else the
 /// scheme and host this request came in on.
 pub fn base_url(req: &Request, secrets: &Secrets) -> String {
-    if let Some(base) = &secrets.public_base_url {
+    if let Some(base) = secrets.public_base_url() {
         return base.trim_end_matches('/').to_string();
     }
     let full = header(req, "spin-full-url").unwrap_or("http://localhost/");

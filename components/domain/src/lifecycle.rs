@@ -267,7 +267,8 @@ pub fn redeem<K: KeyValue>(
         shop,
         vec![
             (kind::NEW_ORDER, Some(&order), json!({ "tokensLeft": tokens_left, "order": view })),
-            (kind::WORKFLOW_STARTED, Some(&order), json!({ "order": view })),
+            // The order itself is in the event before; this one says until when the customer may choose.
+            (kind::WORKFLOW_STARTED, Some(&order), json!({ "deadline": view.deadline })),
         ],
     );
     Ok(Redeemed { order: view, created: true, tokens_left: Some(tokens_left) })

@@ -60,7 +60,7 @@ fn staff_login(req: &Request) -> Result<Response, DomainError> {
     let kv = SpinKv::open_default()?;
     let suffix: String = request::random_bytes::<3>().iter().map(|b| format!("{b:02x}")).collect();
     let (role, claims) =
-        auth::staff_login(&kv, &secrets.pins, &login.pin, &request::client_addr(req), now / 1000, &suffix)?;
+        auth::staff_login(&kv, &secrets.pins(), &login.pin, &request::client_addr(req), now / 1000, &suffix)?;
     let token = auth::sign(&claims, &secrets.signing_key);
     let mut response = http::json(
         200,

@@ -68,7 +68,7 @@ fn day_metrics(req: &Request) -> Result<Response, DomainError> {
 fn prometheus(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
     let bearer = req.header("authorization").and_then(|v| v.as_str()).and_then(|h| h.strip_prefix("Bearer "));
-    let machine = bearer.is_some_and(|t| constant_time_eq(t.trim().as_bytes(), env.secrets.sweeper_token.as_bytes()));
+    let machine = bearer.is_some_and(|t| constant_time_eq(t.trim().as_bytes(), env.secrets.sweeper_token().as_bytes()));
     if !machine {
         request::authorize(req, &env.secrets, Role::Admin, None, env.now_ms)?;
     }

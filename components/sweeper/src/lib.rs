@@ -30,7 +30,7 @@ fn sweep(req: &Request) -> Result<Response, DomainError> {
         .and_then(|v| v.as_str())
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !constant_time_eq(sent.trim().as_bytes(), env.secrets.sweeper_token.as_bytes()) {
+    if !constant_time_eq(sent.trim().as_bytes(), env.secrets.sweeper_token().as_bytes()) {
         return Err(DomainError::Unauthorized {
             code: "unauthenticated",
             message: "the sweeper needs its bearer token".into(),
