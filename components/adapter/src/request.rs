@@ -47,8 +47,17 @@ fn variable(name: &str) -> Result<Option<String>, ()> {
     }
 }
 
+/// A secret's variable name and its development default.
+type SecretName = (&'static str, &'static str);
+
+const SIGNING_KEY: SecretName = ("signing_key", auth::DEV_SIGNING_KEY);
+const ADMIN_PIN: SecretName = ("admin_pin", auth::DEV_ADMIN_PIN);
+const BARISTA_PIN: SecretName = ("barista_pin", auth::DEV_BARISTA_PIN);
+const DISPLAY_PIN: SecretName = ("display_pin", auth::DEV_DISPLAY_PIN);
+const SWEEPER_TOKEN: SecretName = ("sweeper_token", "dev-sweeper-token");
+
 /// A secret's value, and whether it is the development default.
-fn secret(name: &str, dev: &str) -> (String, bool) {
+fn secret((name, dev): SecretName) -> (String, bool) {
     match variable(name) {
         Ok(Some(value)) if value != dev => (value, false),
         Ok(_) => (dev.to_string(), true),
@@ -57,38 +66,27 @@ fn secret(name: &str, dev: &str) -> (String, bool) {
     }
 }
 
-const SECRETS: [(&str, &str); 5] = [
-    ("signing_key", auth::DEV_SIGNING_KEY),
-    ("admin_pin", auth::DEV_ADMIN_PIN),
-    ("barista_pin", auth::DEV_BARISTA_PIN),
-    ("display_pin", auth::DEV_DISPLAY_PIN),
-    ("sweeper_token", "dev-sweeper-token"),
-];
-
 impl Secrets {
     pub fn load() -> Self {
-        Self { signing_key: secret("signing_key", auth::DEV_SIGNING_KEY).0.into_bytes() }
+        Self { signing_key: secret(SIGNING_KEY).0.into_bytes() }
     }
 
     pub fn pins(&self) -> StaffPins {
-        StaffPins {
-            admin: secret("admin_pin", auth::DEV_ADMIN_PIN).0,
-            barista: secret("barista_pin", auth::DEV_BARISTA_PIN).0,
-            display: secret("display_pin", auth::DEV_DISPLAY_PIN).0,
-        }
+        StaffPins { admin: secret(ADMIN_PIN).0, barista: secret(BARISTA_PIN).0, display: secret(DISPLAY_PIN).0 }
     }
 
     pub fn sweeper_token(&self) -> String {
-        secret("sweeper_token", "dev-sweeper-token").0
+        secret(SWEEPER_TOKEN).0
     }
 
     pub fn public_base_url(&self) -> Option<String> {
         variable("public_base_url").ok().flatten()
     }
 
-    /// Logs (once per request that signs or checks secrets) that development values are in use.
+    /// Logs that development values are in use (staff sign-in calls it; it reads every secret).
     pub fn warn_if_dev(&self) {
-        let dev: Vec<&str> = SECRETS.iter().filter(|(name, dev)| secret(name, dev).1).map(|(name, _)| *name).collect();
+        let all = [SIGNING_KEY, ADMIN_PIN, BARISTA_PIN, DISPLAY_PIN, SWEEPER_TOKEN];
+        let dev: Vec<&str> = all.into_iter().filter(|&s| secret(s).1).map(|(name, _)| name).collect();
         if !dev.is_empty() {
             eprintln!(
                 "WARNING: development defaults in use for {}; set the Spin variables for any real event",
