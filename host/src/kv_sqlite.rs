@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use crate::kv::{KvBackend, KvError, KvOp, KvOut, KvResult, Pending};
@@ -48,6 +48,8 @@ pub struct SqliteKv {
     /// Transactions run for queued operations (each for one or more).
     #[cfg_attr(not(test), allow(dead_code))]
     commits: AtomicU64,
+    /// Set by the checkpointer when the WAL has grown past [`RESTART_WAL_BYTES`].
+    catch_up: Arc<AtomicBool>,
     /// Stopped (and waited for) when the store is dropped.
     _checkpointer: Option<Checkpointer>,
 }
@@ -63,10 +65,17 @@ struct Job {
 /// holds the write lock.
 const MAX_BATCH: usize = 64;
 
-/// How often the WAL is copied back into the database file. Often enough
-/// that the WAL stays a few MB: each checkpoint syncs what was written since
-/// the last one, and large syncs stall the commits that follow them.
+/// How often the WAL is copied back into the database file. Often, because
+/// each checkpoint syncs what was written since the last one, and large
+/// syncs stall the commits that follow them.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// WAL size past which the writer itself catches up. Under steady writes
+/// the background checkpoint never sees the WAL fully copied back at the
+/// moment a transaction starts, which is when SQLite rewinds the WAL;
+/// without this the file grows by every byte written (tens of MB/s). The
+/// catch-up's sync holds the writes up for a moment, hence not too often.
+const RESTART_WAL_BYTES: i64 = 64 << 20;
 
 /// Page size of a new database file. Every commit writes each page it
 /// touched to the WAL whole; records here are mostly under 1 KB, so 1 KiB
@@ -98,14 +107,17 @@ impl Drop for Checkpointer {
     }
 }
 
-fn spawn_checkpointer(path: &Path) -> Result<Checkpointer> {
+fn spawn_checkpointer(path: &Path, catch_up: Arc<AtomicBool>, restart_wal_bytes: i64) -> Result<Checkpointer> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    let page_size: i64 = connection.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new().name("kv-checkpoint".into()).spawn(move || loop {
         let done = matches!(stopped.recv_timeout(CHECKPOINT_EVERY), Err(mpsc::RecvTimeoutError::Disconnected));
-        if let Err(e) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            eprintln!("[host] key-value checkpoint failed: {e}");
+        match connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(frames) if frames * page_size > restart_wal_bytes => catch_up.store(true, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => eprintln!("[host] key-value checkpoint failed: {e}"),
         }
         if done {
             break;
@@ -116,6 +128,10 @@ fn spawn_checkpointer(path: &Path) -> Result<Checkpointer> {
 
 impl SqliteKv {
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, RESTART_WAL_BYTES)
+    }
+
+    fn open_with(path: &Path, restart_wal_bytes: i64) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
@@ -123,11 +139,13 @@ impl SqliteKv {
             Connection::open(path).with_context(|| format!("cannot open key-value database {}", path.display()))?;
         prepare(&connection).with_context(|| format!("cannot prepare key-value database {}", path.display()))?;
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the WAL starts over, its file is cut back to this size.
+        connection.pragma_update(None, "journal_size_limit", restart_wal_bytes)?;
         // Every write goes through this connection: room for the working set
         // (SQLite's default is 2 MB; beyond it pages are re-read from the WAL).
         connection.pragma_update(None, "cache_size", CACHE_KIB.saturating_neg())?;
         let mut kv = Self::start(connection)?;
-        kv._checkpointer = Some(spawn_checkpointer(path)?);
+        kv._checkpointer = Some(spawn_checkpointer(path, kv.catch_up.clone(), restart_wal_bytes)?);
         kv.readers = Some(Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         Ok(kv)
     }
@@ -148,6 +166,7 @@ impl SqliteKv {
             last_write_ms: AtomicU64::new(0),
             started: std::time::Instant::now(),
             commits: AtomicU64::new(0),
+            catch_up: Arc::new(AtomicBool::new(false)),
             _checkpointer: None,
         })
     }
@@ -191,6 +210,14 @@ impl SqliteKv {
                 Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => return,
             };
+            if self.catch_up.swap(false, Ordering::Relaxed) {
+                // No write can come between this checkpoint and the next
+                // transaction, so that one finds the WAL fully copied back
+                // and starts it over from its beginning.
+                if let Err(e) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    eprintln!("[host] key-value checkpoint failed: {e}");
+                }
+            }
             loop {
                 let mut batch: Vec<Job> = {
                     let mut queue = lock(&self.queue);
@@ -635,6 +662,34 @@ mod tests {
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(stores[0].increment("s", "n", 0).unwrap(), 200);
         drop(stores);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_wal_starts_over_under_writes_that_never_pause() {
+        let dir = std::env::temp_dir().join(format!("spinpresso-kv-wal-{}", std::process::id()));
+        let path = dir.join("kv.db");
+        let kv = Arc::new(SqliteKv::open_with(&path, 256 << 10).unwrap());
+        // Commits from four threads, each appending at least one 1 KiB page
+        // to the WAL: a WAL that never started over would hold them all.
+        let started = std::time::Instant::now();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let kv = kv.clone();
+                std::thread::spawn(move || {
+                    let mut commits = 0u64;
+                    while commits < 5_000 || started.elapsed() < std::time::Duration::from_millis(800) {
+                        kv.set("s", &format!("k{t}-{}", commits % 2000), &[7u8; 600]).unwrap();
+                        commits += 1;
+                    }
+                    commits
+                })
+            })
+            .collect();
+        let commits: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let wal = std::fs::metadata(dir.join("kv.db-wal")).unwrap().len();
+        assert!(wal < commits * 1024 / 2, "WAL of {wal} bytes after {commits} commits");
+        drop(kv);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
