@@ -680,7 +680,7 @@ mod tests {
                 let kv = kv.clone();
                 std::thread::spawn(move || {
                     let mut commits = 0u64;
-                    while commits < 5_000 || started.elapsed() < std::time::Duration::from_millis(800) {
+                    while commits < 5_000 || started.elapsed() < std::time::Duration::from_millis(1500) {
                         kv.set("s", &format!("k{t}-{}", commits % 2000), &[7u8; 600]).unwrap();
                         commits += 1;
                     }
