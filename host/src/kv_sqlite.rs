@@ -86,7 +86,7 @@ const RESTART_WAL_BYTES: i64 = 64 << 20;
 /// its page size.
 const PAGE_SIZE: i64 = 4096;
 
-/// Page cache of the commit thread's connection, in KiB.
+/// Page cache of the writer's connection, in KiB.
 const CACHE_KIB: i64 = 8 * 1024;
 
 /// Checkpoints the WAL on its own connection and thread. SQLite would
@@ -494,7 +494,7 @@ impl KvBackend for SqliteKv {
 
     fn submit(&self, store: &str, op: KvOp) -> Pending {
         if let Some(readers) = self.reader_for(&op) {
-            // A read costs less than handing it to the commit thread and back.
+            // A read on its own connection costs less than queuing for the writer.
             return Box::pin(std::future::ready(readers.read(store, op)));
         }
         let (answer, answered) = tokio::sync::oneshot::channel();
@@ -708,14 +708,14 @@ mod tests {
 
         // A store made by an earlier build, which gave new files 1 KiB pages.
         let existing = dir.join("existing.db");
-        let spin = Connection::open(&existing).unwrap();
-        spin.execute_batch(
+        let earlier = Connection::open(&existing).unwrap();
+        earlier.execute_batch(
             "PRAGMA page_size = 1024;
              CREATE TABLE spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key));
              INSERT INTO spin_key_value VALUES ('s', 'k', x'01');",
         )
         .unwrap();
-        drop(spin);
+        drop(earlier);
         let kv = SqliteKv::open(&existing).unwrap();
         assert_eq!(kv.get("s", "k").unwrap().unwrap(), [1]);
         kv.set("s", "k2", b"v").unwrap();
