@@ -11,7 +11,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::guest_output::{GuestOutput, Stream};
-use crate::kv::{Counted, KvBackend, KvStats};
+use crate::kv::{Counted, KvBackend, KvStats, Session};
 use crate::manifest::Component;
 use crate::spin_interfaces::{bindings::SpinImports, SpinContext};
 use crate::variables::Variables;
@@ -150,6 +150,7 @@ impl LoadedComponent {
         kv: Arc<dyn KvBackend>,
         variables: Arc<Variables>,
         stats: Arc<KvStats>,
+        session: Arc<Session>,
     ) -> Result<Store<HostState>> {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(GuestOutput::new(self.id.clone(), Stream::Stdout))
@@ -168,7 +169,7 @@ impl LoadedComponent {
             table: ResourceTable::new(),
             spin: SpinContext {
                 component: self.spec.clone(),
-                kv: Arc::new(Counted { inner: kv, stats }),
+                kv: Arc::new(Counted { inner: kv, stats, session }),
                 variables,
                 table: ResourceTable::new(),
             },

@@ -7,7 +7,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+pub use crate::kv_session::Session;
 pub use crate::kv_sqlite::SqliteKv;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,14 @@ pub trait KvBackend: Send + Sync {
     /// meanwhile.
     fn submit(&self, store: &str, op: KvOp) -> Pending {
         Box::pin(std::future::ready(op.run_on(self, store)))
+    }
+
+    /// [`KvBackend::submit`] on behalf of a request. A backend may then
+    /// answer before its write is durable, if it records in `session` what
+    /// the request must wait for ([`Session::settle`]) before it answers.
+    fn submit_in(&self, store: &str, op: KvOp, session: &Arc<Session>) -> Pending {
+        let _ = session;
+        self.submit(store, op)
     }
 }
 
@@ -239,6 +249,12 @@ impl KvBackend for Stores {
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
+    fn submit_in(&self, store: &str, op: KvOp, session: &Arc<Session>) -> Pending {
+        match self.backend(store) {
+            Ok(backend) => backend.submit_in(store, op, session),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
 }
 
 /// What one request did to the store: shown on the host's access-log line.
@@ -315,10 +331,12 @@ impl KvStats {
     }
 }
 
-/// A request's view of the stores, counting what it reads and writes.
+/// A request's view of the stores, counting what it reads and writes; its
+/// asynchronous operations run in its session.
 pub struct Counted {
-    pub inner: std::sync::Arc<dyn KvBackend>,
-    pub stats: std::sync::Arc<KvStats>,
+    pub inner: Arc<dyn KvBackend>,
+    pub stats: Arc<KvStats>,
+    pub session: Arc<Session>,
 }
 
 fn size(value: &Option<Vec<u8>>) -> usize {
@@ -373,7 +391,7 @@ impl KvBackend for Counted {
     fn submit(&self, store: &str, op: KvOp) -> Pending {
         self.stats.before(&op);
         let started = std::time::Instant::now();
-        let pending = self.inner.submit(store, op);
+        let pending = self.inner.submit_in(store, op, &self.session);
         let stats = self.stats.clone();
         Box::pin(async move {
             let out = pending.await;

@@ -21,11 +21,15 @@
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use crate::kv::{KvBackend, KvError, KvOp, KvOut, KvResult, Pending};
+use crate::kv_session::{self, Session, Transactions};
 
 impl From<rusqlite::Error> for KvError {
     fn from(e: rusqlite::Error) -> Self {
@@ -34,8 +38,14 @@ impl From<rusqlite::Error> for KvError {
 }
 
 pub struct SqliteKv {
+    inner: Arc<Inner>,
+    /// Stopped (and waited for) when the store is dropped.
+    _checkpointer: Option<Checkpointer>,
+}
+
+pub struct Inner {
     /// The connection every write (and every read under load) goes through.
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     queue: Mutex<VecDeque<Job>>,
     /// Connections for reads, which run at once on the caller's thread (a
     /// file store only: an in-memory database is private to its connection).
@@ -44,31 +54,84 @@ pub struct SqliteKv {
     queued: Arc<AtomicUsize>,
     /// When the last write was handed over (ms since `started`).
     last_write_ms: AtomicU64,
-    started: std::time::Instant,
-    /// Transactions run for queued operations (each for one or more).
+    started: Instant,
+    /// Transactions ended (committed or failed).
     #[cfg_attr(not(test), allow(dead_code))]
     commits: AtomicU64,
     /// Set by the checkpointer when the WAL has grown past [`RESTART_WAL_BYTES`].
     catch_up: Arc<AtomicBool>,
-    /// Stopped (and waited for) when the store is dropped.
-    _checkpointer: Option<Checkpointer>,
+    /// The open transaction and what decides when it commits.
+    epochs: Mutex<Epochs>,
+    /// Whether a transaction is open (then reads must not run beside it).
+    open: AtomicBool,
+    /// The last transaction ended: transactions are numbered from 1 and run
+    /// one at a time, so every one up to it is committed or failed.
+    decided: tokio::sync::watch::Sender<u64>,
+    /// Longest a transaction stays open for more requests' operations.
+    max_open: Duration,
+    /// This store, for the sessions and timers that refer to it.
+    me: Weak<Inner>,
+    /// Makes the next commit fail, as a full disk would.
+    #[cfg(test)]
+    pub fail_next_commit: AtomicBool,
 }
 
-/// A queued operation, and whom to answer.
+/// The writing connection, and the answers that wait for its commit.
+struct Writer {
+    connection: Connection,
+    /// Answers to callers without a session, given once their operation is
+    /// committed (or its transaction failed).
+    held: Vec<(Answer, KvResult<KvOut>)>,
+}
+
+/// The transaction open on the writer, if any.
+#[derive(Default)]
+struct Epochs {
+    open: Option<u64>,
+    /// The number of the newest transaction (open or ended).
+    newest: u64,
+    /// Sessions that had answers from the open transaction and have not yet
+    /// waited for it: while any does, more of its operations may come.
+    running: usize,
+    /// Commit at the next chance (held answers, or open for `max_open`).
+    due: bool,
+    /// Whether the open transaction's `max_open` timer is set.
+    timed: bool,
+    ops: usize,
+    /// Transactions that failed (rolled back): rare, kept to refuse the
+    /// later operations of requests that saw them.
+    failed: Vec<u64>,
+}
+
+type Answer = Box<dyn FnOnce(KvResult<KvOut>) + Send>;
+
+/// A queued operation, whom to answer, and on whose behalf.
 struct Job {
     store: String,
     op: KvOp,
-    answer: Box<dyn FnOnce(KvResult<KvOut>) + Send>,
+    answer: Answer,
+    /// Present: answered at once, and the session waits for the commit
+    /// before the request answers. Absent: answered after the commit.
+    session: Option<Arc<Session>>,
 }
 
-/// The most operations committed together: bounds how long one transaction
-/// holds the write lock.
+/// The most operations run in one go: bounds how long the queue waits.
 const MAX_BATCH: usize = 64;
+
+/// The most operations in one transaction: bounds its size.
+const MAX_TXN_OPS: usize = 512;
+
+/// Longest a transaction stays open while requests that used it are still
+/// running. Every operation of every request running meanwhile joins it, so
+/// one commit (one set of file locks, one WAL append) serves many requests;
+/// those requests' answers wait for it, so this is added latency at most.
+/// When every request that used it is waiting, it commits at once.
+const MAX_OPEN: Duration = Duration::from_millis(2);
 
 /// How often the WAL is copied back into the database file. Often, because
 /// each checkpoint syncs what was written since the last one, and large
 /// syncs stall the commits that follow them.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// WAL size past which the writer itself catches up. Under steady writes
 /// the background checkpoint never sees the WAL fully copied back at the
@@ -111,7 +174,7 @@ impl Drop for Checkpointer {
 
 fn spawn_checkpointer(path: &Path, catch_up: Arc<AtomicBool>, restart_wal_bytes: i64) -> Result<Checkpointer> {
     let connection = Connection::open(path)?;
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.busy_timeout(Duration::from_secs(5))?;
     let page_size: i64 = connection.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new().name("kv-checkpoint".into()).spawn(move || loop {
@@ -130,10 +193,10 @@ fn spawn_checkpointer(path: &Path, catch_up: Arc<AtomicBool>, restart_wal_bytes:
 
 impl SqliteKv {
     pub fn open(path: &Path) -> Result<Self> {
-        Self::open_with(path, RESTART_WAL_BYTES)
+        Self::open_with(path, RESTART_WAL_BYTES, MAX_OPEN)
     }
 
-    fn open_with(path: &Path, restart_wal_bytes: i64) -> Result<Self> {
+    fn open_with(path: &Path, restart_wal_bytes: i64, max_open: Duration) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
@@ -146,82 +209,113 @@ impl SqliteKv {
         // Every write goes through this connection: room for the working set
         // (SQLite's default is 2 MB; beyond it pages are re-read from the WAL).
         connection.pragma_update(None, "cache_size", CACHE_KIB.saturating_neg())?;
-        let mut kv = Self::start(connection)?;
-        kv._checkpointer = Some(spawn_checkpointer(path, kv.catch_up.clone(), restart_wal_bytes)?);
-        kv.readers = Some(Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
-        Ok(kv)
+        let readers = Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) };
+        let catch_up = Arc::new(AtomicBool::new(false));
+        let checkpointer = spawn_checkpointer(path, catch_up.clone(), restart_wal_bytes)?;
+        Ok(Self::start(connection, Some(readers), catch_up, Some(checkpointer), max_open))
     }
 
     /// A throw-away store (tests, `measure`).
     pub fn in_memory() -> Result<Self> {
+        Self::in_memory_with(MAX_OPEN)
+    }
+
+    /// A throw-away store whose transactions stay open up to `max_open`.
+    pub fn in_memory_with(max_open: Duration) -> Result<Self> {
         let connection = Connection::open_in_memory()?;
         prepare(&connection)?;
-        Self::start(connection)
+        Ok(Self::start(connection, None, Arc::default(), None, max_open))
     }
 
-    fn start(connection: Connection) -> Result<Self> {
-        Ok(Self {
-            writer: Mutex::new(connection),
+    fn start(
+        connection: Connection,
+        readers: Option<Readers>,
+        catch_up: Arc<AtomicBool>,
+        checkpointer: Option<Checkpointer>,
+        max_open: Duration,
+    ) -> Self {
+        let inner = Arc::new_cyclic(|me| Inner {
+            writer: Mutex::new(Writer { connection, held: Vec::new() }),
             queue: Mutex::new(VecDeque::new()),
-            readers: None,
+            readers,
             queued: Arc::new(AtomicUsize::new(0)),
             last_write_ms: AtomicU64::new(0),
-            started: std::time::Instant::now(),
+            started: Instant::now(),
             commits: AtomicU64::new(0),
-            catch_up: Arc::new(AtomicBool::new(false)),
-            _checkpointer: None,
-        })
+            catch_up,
+            epochs: Mutex::new(Epochs::default()),
+            open: AtomicBool::new(false),
+            decided: tokio::sync::watch::Sender::new(0),
+            max_open,
+            me: me.clone(),
+            #[cfg(test)]
+            fail_next_commit: AtomicBool::new(false),
+        });
+        Self { inner, _checkpointer: checkpointer }
     }
+}
 
+impl std::ops::Deref for SqliteKv {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Drop for SqliteKv {
+    /// Commits the open transaction: what it holds was answered to requests
+    /// still running, or whose responses are waiting for it.
+    fn drop(&mut self) {
+        let mut writer = lock(&self.inner.writer);
+        self.inner.commit(&mut writer);
+    }
+}
+
+impl Inner {
     /// The reader to run `op` at once on this thread, if it should: a read
-    /// while the store is quiet (nothing queued, no write for a moment). It
-    /// then runs beside other reads instead of queuing for the writer; under
-    /// writes the readers' caches are stale anyway, and reads batch with the
-    /// writes on the writer's warm connection.
+    /// while the store is quiet (nothing queued, no write for a moment, no
+    /// transaction open). It then runs beside other reads instead of
+    /// queuing for the writer; under writes the readers' caches are stale
+    /// anyway, and reads batch with the writes on the writer's warm
+    /// connection. Never while a transaction is open: the read would miss
+    /// the writes it holds, which its caller may already have seen.
     fn reader_for(&self, op: &KvOp) -> Option<&Readers> {
         let quiet = || {
             let now = self.started.elapsed().as_millis() as u64;
             self.queued.load(Ordering::Acquire) == 0
+                && !self.open.load(Ordering::Acquire)
                 && now.saturating_sub(self.last_write_ms.load(Ordering::Relaxed)) >= QUIET_MS
         };
         self.readers.as_ref().filter(|_| !op.writes() && quiet())
     }
 
-    fn enqueue(&self, store: &str, op: KvOp, answer: Box<dyn FnOnce(KvResult<KvOut>) + Send>) {
+    fn enqueue(&self, store: &str, op: KvOp, answer: Answer, session: Option<Arc<Session>>) {
         self.queued.fetch_add(1, Ordering::AcqRel);
         if op.writes() {
             self.last_write_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
         let queued = self.queued.clone();
-        let answer: Box<dyn FnOnce(KvResult<KvOut>) + Send> = Box::new(move |out| {
+        let answer: Answer = Box::new(move |out| {
             queued.fetch_sub(1, Ordering::AcqRel);
             answer(out)
         });
-        lock(&self.queue).push_back(Job { store: store.to_string(), op, answer });
-        self.run_queued();
+        lock(&self.queue).push_back(Job { store: store.to_string(), op, answer, session });
+        self.pump();
     }
 
-    /// Runs the queued operations if no one else is: takes the writer and
-    /// keeps it until the queue is empty. If another caller has it, that one
-    /// runs ours too: it looks at the queue again after letting go, so an
-    /// operation queued while it finished is never left behind.
-    fn run_queued(&self) {
+    /// Runs the queued operations, and commits if it is time, unless
+    /// someone else holds the writer. If someone does, that one runs ours
+    /// too: it looks at the queue (and whether to commit) again after
+    /// letting go, so nothing is left behind.
+    fn pump(&self) {
         loop {
-            let connection = match self.writer.try_lock() {
-                Ok(connection) => connection,
+            let mut writer = match self.writer.try_lock() {
+                Ok(writer) => writer,
                 Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => return,
             };
-            if self.catch_up.swap(false, Ordering::Relaxed) {
-                // No write can come between this checkpoint and the next
-                // transaction, so that one finds the WAL fully copied back
-                // and starts it over from its beginning.
-                if let Err(e) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    eprintln!("[host] key-value checkpoint failed: {e}");
-                }
-            }
             loop {
-                let mut batch: Vec<Job> = {
+                let batch: Vec<Job> = {
                     let mut queue = lock(&self.queue);
                     let n = queue.len().min(MAX_BATCH);
                     queue.drain(..n).collect()
@@ -229,34 +323,229 @@ impl SqliteKv {
                 if batch.is_empty() {
                     break;
                 }
-                let writes = batch.iter().any(|job| job.op.writes());
-                let answers = run_batch(&connection, &mut batch, writes);
-                self.commits.fetch_add(1, Ordering::Relaxed);
-                for (job, out) in batch.into_iter().zip(answers) {
-                    (job.answer)(out);
+                for job in batch {
+                    self.run_job(&mut writer, job);
+                }
+                if lock(&self.epochs).ops >= MAX_TXN_OPS {
+                    self.commit(&mut writer);
                 }
             }
-            drop(connection);
-            if lock(&self.queue).is_empty() {
+            if self.commit_wanted() {
+                self.commit(&mut writer);
+            }
+            drop(writer);
+            if lock(&self.queue).is_empty() && !self.commit_wanted() {
                 return;
             }
         }
     }
 
-    /// Runs `op` and waits for its answer on this thread.
+    /// Runs one operation in the open transaction (opening one if needed).
+    fn run_job(&self, writer: &mut Writer, job: Job) {
+        let Job { store, op, answer, session } = job;
+        let me: Option<Arc<dyn Transactions>> = match &session {
+            Some(_) => self.me.upgrade().map(|me| me as Arc<dyn Transactions>),
+            None => None,
+        };
+        if let (Some(session), Some(me)) = (&session, &me) {
+            if session.lost_writes_in(me) {
+                return answer(Err(kv_session::lost()));
+            }
+        }
+        let epoch = match self.begin(writer) {
+            Ok(epoch) => epoch,
+            Err(e) => return answer(Err(e)),
+        };
+        let out = run(&writer.connection, &store, op);
+        if let Err(e) = &out {
+            if writer.connection.is_autocommit() {
+                // An I/O error (disk full, …) rolled the whole transaction back.
+                let e = e.clone();
+                self.end(writer, epoch, Err(e));
+                return answer(out);
+            }
+        }
+        let mut epochs = lock(&self.epochs);
+        epochs.ops += 1;
+        match (session, me) {
+            (Some(session), Some(me)) => {
+                if session.enter(&me, epoch) {
+                    epochs.running += 1;
+                }
+                let start_timer = !std::mem::replace(&mut epochs.timed, true);
+                drop(epochs);
+                if start_timer {
+                    self.commit_after(self.max_open, epoch);
+                }
+                answer(out);
+            }
+            _ => {
+                epochs.due = true;
+                drop(epochs);
+                writer.held.push((answer, out));
+            }
+        }
+    }
+
+    /// The open transaction's number; begins one if none is open.
+    fn begin(&self, writer: &Writer) -> KvResult<u64> {
+        if let Some(epoch) = lock(&self.epochs).open {
+            return Ok(epoch);
+        }
+        // A write transaction takes the write lock at once (other processes
+        // on the file wait for it, up to the busy timeout) instead of failing late.
+        writer.connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let mut epochs = lock(&self.epochs);
+        epochs.newest += 1;
+        let epoch = epochs.newest;
+        *epochs = Epochs {
+            open: Some(epoch),
+            newest: epoch,
+            failed: std::mem::take(&mut epochs.failed),
+            ..Epochs::default()
+        };
+        self.open.store(true, Ordering::Release);
+        Ok(epoch)
+    }
+
+    fn commit_wanted(&self) -> bool {
+        let epochs = lock(&self.epochs);
+        epochs.open.is_some() && (epochs.running == 0 || epochs.due || epochs.ops >= MAX_TXN_OPS)
+    }
+
+    /// Commits the open transaction, if any, and answers what waited for it.
+    fn commit(&self, writer: &mut Writer) {
+        let Some(epoch) = lock(&self.epochs).open else { return };
+        #[cfg(test)]
+        if self.fail_next_commit.swap(false, Ordering::Relaxed) {
+            let _ = writer.connection.execute_batch("ROLLBACK");
+            return self.end(writer, epoch, Err(KvError::Other("sqlite: database or disk is full".into())));
+        }
+        match writer.connection.prepare_cached("COMMIT").and_then(|mut s| s.execute([])) {
+            Ok(_) => {
+                self.end(writer, epoch, Ok(()));
+                if self.catch_up.swap(false, Ordering::Relaxed) {
+                    // No write can come between this checkpoint and the next
+                    // transaction, so that one finds the WAL fully copied back
+                    // and starts it over from its beginning.
+                    if let Err(e) = writer.connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        eprintln!("[host] key-value checkpoint failed: {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = writer.connection.execute_batch("ROLLBACK");
+                self.end(writer, epoch, Err(e.into()));
+            }
+        }
+    }
+
+    /// Closes transaction `epoch` as committed or failed, and answers the
+    /// callers who waited for it.
+    fn end(&self, writer: &mut Writer, epoch: u64, outcome: KvResult<()>) {
+        {
+            let mut epochs = lock(&self.epochs);
+            if outcome.is_err() {
+                epochs.failed.push(epoch);
+            }
+            *epochs = Epochs { newest: epochs.newest, failed: std::mem::take(&mut epochs.failed), ..Epochs::default() };
+        }
+        self.open.store(false, Ordering::Release);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.decided.send_replace(epoch);
+        for (answer, out) in writer.held.drain(..) {
+            answer(match &outcome {
+                Ok(()) => out,
+                Err(e) => out.and(Err(e.clone())),
+            });
+        }
+    }
+
+    /// Makes sure transaction `epoch` commits within `after`, even if the
+    /// requests that used it never wait for it (a stream that read and then
+    /// sleeps).
+    fn commit_after(&self, after: Duration, epoch: u64) {
+        let me = self.me.clone();
+        let due = move || {
+            if let Some(kv) = me.upgrade() {
+                let mut epochs = lock(&kv.epochs);
+                if epochs.open == Some(epoch) {
+                    epochs.due = true;
+                    drop(epochs);
+                    kv.pump();
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(async move {
+                tokio::time::sleep(after).await;
+                due();
+            })),
+            // Only sessions set timers, and they come from requests on the
+            // runtime; a thread keeps any other caller safe.
+            Err(_) => drop(std::thread::spawn(move || {
+                std::thread::sleep(after);
+                due();
+            })),
+        }
+    }
+
+    fn submit_job(&self, store: &str, op: KvOp, session: Option<Arc<Session>>) -> Pending {
+        if let Some(readers) = self.reader_for(&op) {
+            // A read on its own connection costs less than queuing for the writer.
+            return Box::pin(std::future::ready(readers.read(store, op)));
+        }
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let answer: Answer = Box::new(move |out| {
+            let _ = answer.send(out);
+        });
+        self.enqueue(store, op, answer, session);
+        Box::pin(async move { answered.await.unwrap_or_else(|_| Err(stopped())) })
+    }
+
+    /// Runs `op` and waits on this thread for its answer, which comes once it is committed.
     fn call(&self, store: &str, op: KvOp) -> KvResult<KvOut> {
         if let Some(readers) = self.reader_for(&op) {
             return readers.read(store, op);
         }
         let (answer, answered) = mpsc::sync_channel(1);
-        self.enqueue(
-            store,
-            op,
-            Box::new(move |out| {
-                let _ = answer.send(out);
-            }),
-        );
+        let answer: Answer = Box::new(move |out| {
+            let _ = answer.send(out);
+        });
+        self.enqueue(store, op, answer, None);
         answered.recv().unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+impl Transactions for Inner {
+    fn release(&self, epoch: u64) {
+        {
+            let mut epochs = lock(&self.epochs);
+            if epochs.open != Some(epoch) {
+                return;
+            }
+            epochs.running = epochs.running.saturating_sub(1);
+        }
+        if self.commit_wanted() {
+            self.pump();
+        }
+    }
+
+    fn decided(&self, epoch: u64) -> bool {
+        *self.decided.borrow() >= epoch
+    }
+
+    fn wait(&self, epoch: u64) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let mut decided = self.decided.subscribe();
+        Box::pin(async move {
+            // An error means the store is gone, and its last transaction
+            // ended when it was dropped.
+            let _ = decided.wait_for(|&d| d >= epoch).await;
+        })
+    }
+
+    fn failed_between(&self, first: u64, last: u64) -> bool {
+        lock(&self.epochs).failed.iter().any(|f| (first..=last).contains(f))
     }
 }
 
@@ -281,7 +570,7 @@ impl Readers {
             Some(c) => c,
             None => {
                 let c = Connection::open(&self.path)?;
-                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c.busy_timeout(Duration::from_secs(5))?;
                 c
             }
         };
@@ -313,7 +602,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn prepare(connection: &Connection) -> Result<()> {
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.busy_timeout(Duration::from_secs(5))?;
     // Before WAL mode and the first table: only an empty file takes it.
     connection.pragma_update(None, "page_size", PAGE_SIZE)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
@@ -328,34 +617,6 @@ fn prepare(connection: &Connection) -> Result<()> {
         [],
     )?;
     Ok(())
-}
-
-fn run_batch(connection: &Connection, batch: &mut [Job], writes: bool) -> Vec<KvResult<KvOut>> {
-    // A write transaction takes the write lock at once (other processes on
-    // the file wait for it, up to the busy timeout) instead of failing late.
-    let begin = if writes { "BEGIN IMMEDIATE" } else { "BEGIN" };
-    if let Err(e) = connection.prepare_cached(begin).and_then(|mut s| s.execute([])) {
-        let e = KvError::from(e);
-        return batch.iter().map(|_| Err(e.clone())).collect();
-    }
-    let mut answers = Vec::with_capacity(batch.len());
-    for job in batch.iter_mut() {
-        let op = std::mem::replace(&mut job.op, KvOp::Keys);
-        let answer = run(connection, &job.store, op);
-        if let Err(e) = &answer {
-            if connection.is_autocommit() {
-                // An I/O error (disk full, …) rolled the whole transaction back.
-                return batch.iter().map(|_| Err(e.clone())).collect();
-            }
-        }
-        answers.push(answer);
-    }
-    if let Err(e) = connection.prepare_cached("COMMIT").and_then(|mut s| s.execute([])) {
-        let e = KvError::from(e);
-        let _ = connection.execute_batch("ROLLBACK");
-        answers.iter_mut().filter(|a| a.is_ok()).for_each(|a| *a = Err(e.clone()));
-    }
-    answers
 }
 
 const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
@@ -493,19 +754,10 @@ impl KvBackend for SqliteKv {
     }
 
     fn submit(&self, store: &str, op: KvOp) -> Pending {
-        if let Some(readers) = self.reader_for(&op) {
-            // A read on its own connection costs less than queuing for the writer.
-            return Box::pin(std::future::ready(readers.read(store, op)));
-        }
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        self.enqueue(
-            store,
-            op,
-            Box::new(move |out| {
-                let _ = answer.send(out);
-            }),
-        );
-        Box::pin(async move { answered.await.unwrap_or_else(|_| Err(stopped())) })
+        self.submit_job(store, op, None)
+    }
+    fn submit_in(&self, store: &str, op: KvOp, session: &Arc<Session>) -> Pending {
+        self.submit_job(store, op, Some(session.clone()))
     }
 }
 
@@ -513,6 +765,10 @@ impl KvBackend for SqliteKv {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+    }
 
     #[test]
     fn values_are_scoped_by_store_label() {
@@ -566,37 +822,38 @@ mod tests {
         let pending: Vec<_> = (0..200).map(|_| kv.submit("s", KvOp::Increment("n".into(), 1))).collect();
         assert_eq!(kv.commits.load(Ordering::Relaxed), 0);
         drop(busy);
-        // ...and the next caller runs them all, in batches.
+        // ...and the next caller runs them all, in one transaction.
         assert_eq!(kv.increment("s", "other", 1).unwrap(), 1);
-        assert_eq!(kv.commits.load(Ordering::Relaxed), 4, "201 operations in batches of {MAX_BATCH}");
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let mut answers: Vec<i64> =
-            pending.into_iter().map(|p| runtime.block_on(p).unwrap().counter().unwrap()).collect();
+        assert_eq!(kv.commits.load(Ordering::Relaxed), 1, "201 operations, one commit");
+        let mut answers: Vec<i64> = pending.into_iter().map(|p| block_on(p).unwrap().counter().unwrap()).collect();
         answers.sort();
         assert_eq!(answers, (1..=200).collect::<Vec<_>>(), "every increment answered with its own new value");
     }
 
     #[test]
-    fn a_failing_operation_leaves_the_rest_of_its_batch_standing() {
-        let connection = Connection::open_in_memory().unwrap();
-        prepare(&connection).unwrap();
-        let job = |op| Job { store: "s".into(), op, answer: Box::new(|_| {}) };
-        let mut batch = vec![
-            job(KvOp::Set("text".into(), b"hello".to_vec())),
-            job(KvOp::Increment("text".into(), 1)),
-            job(KvOp::SetMany(vec![("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())])),
-            job(KvOp::Swap { key: "a".into(), expected: Some(b"stale".to_vec()), new: b"3".to_vec() }),
-            job(KvOp::GetMany(vec!["a".into(), "text".into()])),
-        ];
-        let answers = run_batch(&connection, &mut batch, true);
+    fn a_failing_operation_leaves_the_rest_of_its_transaction_standing() {
+        let kv = SqliteKv::in_memory().unwrap();
+        let busy = kv.writer.lock().unwrap();
+        let pending: Vec<_> = [
+            KvOp::Set("text".into(), b"hello".to_vec()),
+            KvOp::Increment("text".into(), 1),
+            KvOp::SetMany(vec![("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]),
+            KvOp::Swap { key: "a".into(), expected: Some(b"stale".to_vec()), new: b"3".to_vec() },
+            KvOp::GetMany(vec!["a".into(), "text".into()]),
+        ]
+        .into_iter()
+        .map(|op| kv.submit("s", op))
+        .collect();
+        drop(busy);
+        assert_eq!(kv.keys("s").unwrap(), ["a", "b", "text"], "committed: text, a, b");
+        let answers: Vec<_> = pending.into_iter().map(block_on).collect();
         assert_eq!(answers[0], Ok(KvOut::Done));
         assert_eq!(answers[1], Err(KvError::NotACounter("text".into())));
         assert_eq!(answers[2], Ok(KvOut::Done));
         assert_eq!(answers[3], Ok(KvOut::NotSwapped(Some(b"1".to_vec()))), "a failed swap answers the winner");
         let seen = vec![("a".to_string(), Some(b"1".to_vec())), ("text".to_string(), Some(b"hello".to_vec()))];
-        assert_eq!(answers[4], Ok(KvOut::Values(seen)), "later reads see the batch's earlier writes");
-        let rows: i64 = connection.query_row("SELECT count(*) FROM spin_key_value", [], |r| r.get(0)).unwrap();
-        assert_eq!(rows, 3, "committed: text, a, b");
+        assert_eq!(answers[4], Ok(KvOut::Values(seen)), "later reads see the transaction's earlier writes");
+        assert_eq!(kv.commits.load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -671,7 +928,7 @@ mod tests {
     fn the_wal_starts_over_under_writes_that_never_pause() {
         let dir = std::env::temp_dir().join(format!("spinpresso-kv-wal-{}", std::process::id()));
         let path = dir.join("kv.db");
-        let kv = Arc::new(SqliteKv::open_with(&path, 256 << 10).unwrap());
+        let kv = Arc::new(SqliteKv::open_with(&path, 256 << 10, MAX_OPEN).unwrap());
         // Commits from four threads, each appending at least one page to
         // the WAL: a WAL that never started over would hold them all.
         let started = std::time::Instant::now();
@@ -721,6 +978,152 @@ mod tests {
         kv.set("s", "k2", b"v").unwrap();
         drop(kv);
         assert_eq!(page_size(&existing), 1024);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A file store whose transactions stay open until every session that
+    /// used them waits (or 10 minutes pass), and its directory.
+    fn held_store(name: &str) -> (SqliteKv, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("spinpresso-kv-{name}-{}", std::process::id()));
+        let kv = SqliteKv::open_with(&dir.join("kv.db"), RESTART_WAL_BYTES, Duration::from_secs(600)).unwrap();
+        (kv, dir)
+    }
+
+    /// What another connection to the file sees.
+    fn committed(dir: &Path, key: &str) -> Option<Vec<u8>> {
+        let connection = Connection::open(dir.join("kv.db")).unwrap();
+        connection.query_row(SELECT, params!["s", key], |r| r.get(0)).optional().unwrap()
+    }
+
+    fn set(key: &str, value: &[u8]) -> KvOp {
+        KvOp::Set(key.into(), value.to_vec())
+    }
+
+    #[test]
+    fn requests_running_together_share_a_transaction_that_commits_once_all_of_them_wait() {
+        let (kv, dir) = held_store("shared");
+        let (a, b) = (Arc::new(Session::default()), Arc::new(Session::default()));
+        block_on(async {
+            assert_eq!(kv.submit_in("s", set("k", b"1"), &a).await, Ok(KvOut::Done), "answered at once");
+            let seen = kv.submit_in("s", KvOp::Get("k".into()), &b).await;
+            assert_eq!(seen, Ok(KvOut::Value(Some(b"1".to_vec()))), "b sees a's write");
+            assert_eq!(committed(&dir, "k"), None, "not committed while both run");
+            assert!(!a.is_settled() && !b.is_settled());
+
+            let a_settled = a.settle();
+            assert_eq!(committed(&dir, "k"), None, "b may still add to the transaction");
+            assert_eq!(kv.commits.load(Ordering::Relaxed), 0);
+            b.settle().await.unwrap();
+            a_settled.await.unwrap();
+            assert_eq!(committed(&dir, "k"), Some(b"1".to_vec()), "committed once both wait");
+            assert_eq!(kv.commits.load(Ordering::Relaxed), 1, "one transaction for both requests");
+            assert!(a.is_settled() && b.is_settled());
+        });
+        drop(kv);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_transaction_fails_every_request_that_saw_it_and_refuses_their_next_operations() {
+        let (kv, dir) = held_store("failed");
+        let (a, b, c) = (Arc::new(Session::default()), Arc::new(Session::default()), Arc::new(Session::default()));
+        block_on(async {
+            kv.submit_in("s", set("k", b"1"), &a).await.unwrap();
+            kv.submit_in("s", KvOp::Increment("n".into(), 1), &b).await.unwrap();
+            kv.fail_next_commit.store(true, Ordering::Relaxed);
+            let a_settled = a.settle();
+            assert_eq!(b.settle().await, Err(kv_session::lost()));
+            assert_eq!(a_settled.await, Err(kv_session::lost()));
+            let next = kv.submit_in("s", set("after", b"x"), &a).await;
+            assert_eq!(next, Err(kv_session::lost()), "a's next write could build on what was lost");
+
+            assert_eq!(kv.submit_in("s", KvOp::Get("k".into()), &c).await, Ok(KvOut::Value(None)), "rolled back");
+            assert_eq!(kv.submit_in("s", KvOp::Increment("n".into(), 1), &c).await, Ok(KvOut::Counter(1)));
+            c.settle().await.unwrap();
+        });
+        assert_eq!(committed(&dir, "after"), None);
+        assert_eq!(committed(&dir, "n"), Some(1i64.to_le_bytes().to_vec()));
+        drop(kv);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_open_transaction_commits_in_time_even_if_no_one_waits_for_it() {
+        let dir = std::env::temp_dir().join(format!("spinpresso-kv-timer-{}", std::process::id()));
+        let kv = SqliteKv::open_with(&dir.join("kv.db"), RESTART_WAL_BYTES, Duration::from_millis(20)).unwrap();
+        let streaming = Arc::new(Session::default());
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        runtime.block_on(async {
+            kv.submit_in("s", set("k", b"1"), &streaming).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while committed(&dir, "k").is_none() {
+                assert!(Instant::now() < deadline, "still not committed");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert!(streaming.is_settled());
+        });
+        drop(kv);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reads_never_run_beside_an_open_transaction() {
+        let (kv, dir) = held_store("beside");
+        let a = Arc::new(Session::default());
+        let get = KvOp::Get("k".into());
+        block_on(async {
+            kv.submit_in("s", set("k", b"1"), &a).await.unwrap();
+            std::thread::sleep(Duration::from_millis(QUIET_MS + 5));
+            assert!(kv.reader_for(&get).is_none(), "a reader would miss the open transaction's write");
+            assert_eq!(kv.submit_in("s", get.clone(), &a).await, Ok(KvOut::Value(Some(b"1".to_vec()))));
+            a.settle().await.unwrap();
+            std::thread::sleep(Duration::from_millis(QUIET_MS + 5));
+            assert!(kv.reader_for(&get).is_some(), "committed and quiet: reads run at once");
+        });
+        drop(kv);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn racing_requests_that_swap_in_shared_transactions_never_lose_an_update() {
+        let dir = std::env::temp_dir().join(format!("spinpresso-kv-racing-{}", std::process::id()));
+        let kv = Arc::new(SqliteKv::open(&dir.join("kv.db")).unwrap());
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..32)
+                .map(|_| {
+                    let kv = kv.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..25 {
+                            // One request: read, swap until it wins, wait for the commit.
+                            let session = Arc::new(Session::default());
+                            let mut seen =
+                                kv.submit_in("s", KvOp::Get("n".into()), &session).await.unwrap().value().unwrap();
+                            loop {
+                                let n: u32 =
+                                    seen.as_deref().map_or(0, |v| std::str::from_utf8(v).unwrap().parse().unwrap());
+                                let op =
+                                    KvOp::Swap { key: "n".into(), expected: seen, new: (n + 1).to_string().into() };
+                                match kv.submit_in("s", op, &session).await.unwrap() {
+                                    KvOut::Swapped => break,
+                                    KvOut::NotSwapped(winner) => seen = winner,
+                                    other => panic!("{other:?}"),
+                                }
+                                tokio::task::yield_now().await;
+                            }
+                            session.settle().await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        assert_eq!(kv.get("s", "n").unwrap().unwrap(), b"800");
+        assert!(kv.commits.load(Ordering::Relaxed) < 800, "requests shared transactions");
+        drop(kv);
+        assert_eq!(committed(&dir, "n"), Some(b"800".to_vec()));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

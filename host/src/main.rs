@@ -2,10 +2,12 @@
 //! wasmtime, with key-value data in an SQLite file Spin itself can read.
 
 mod builder;
+mod durable;
 mod engine;
 mod guest_output;
 mod kv;
 mod kv_redis;
+mod kv_session;
 mod kv_sqlite;
 mod manifest;
 mod measure;

@@ -34,7 +34,8 @@ pub async fn instantiation(manifest_path: &Path, rounds: u32) -> Result<()> {
         let mut micros = Vec::with_capacity(rounds as usize);
         for round in 0..WARM_UP + rounds {
             let started = Instant::now();
-            let mut store = component.new_store(kv.clone(), variables.clone(), Default::default())?;
+            let mut store =
+                component.new_store(kv.clone(), variables.clone(), Default::default(), Default::default())?;
             let instance = component.pre().instantiate_async(&mut store).await?;
             let elapsed = started.elapsed();
             drop((instance, store));

@@ -20,7 +20,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::engine::LoadedComponent;
-use crate::kv::{KvBackend, KvStats};
+use crate::kv::{KvBackend, KvStats, Session};
 use crate::manifest::Manifest;
 use crate::routes::{RouteMatch, RoutePattern, Router};
 use crate::variables::Variables;
@@ -75,10 +75,12 @@ impl App {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let stats = Arc::new(KvStats::default());
-        let (response, component) = match self.dispatch(req, client, stats.clone()).await {
+        let session = Arc::new(Session::default());
+        let (response, component) = match self.dispatch(req, client, stats.clone(), session.clone()).await {
             Ok((response, component)) => (response, Some(component)),
             Err(response) => (response, None),
         };
+        let response = crate::durable::settled(response, session).await;
         // The store work is counted until the response head is ready (a
         // streaming guest may go on reading after that).
         println!(
@@ -95,6 +97,7 @@ impl App {
         req: Request<B>,
         client: SocketAddr,
         stats: Arc<KvStats>,
+        session: Arc<Session>,
     ) -> Result<(Response<HyperOutgoingBody>, Arc<str>), Response<HyperOutgoingBody>>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -109,7 +112,7 @@ impl App {
         };
         let component = &self.components[index];
         let req = with_spin_headers(req, &self.base, route, &matched, client);
-        match self.run(component, req, stats).await {
+        match self.run(component, req, stats, session).await {
             Ok(response) => Ok((response, component.id.clone())),
             Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
                 eprintln!("[host] every instance slot is busy: answering 503 to {path} (see --max-instances)");
@@ -127,12 +130,13 @@ impl App {
         component: &LoadedComponent,
         req: Request<B>,
         stats: Arc<KvStats>,
+        session: Arc<Session>,
     ) -> Result<Response<HyperOutgoingBody>>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = component.new_store(self.kv.clone(), self.variables.clone(), stats)?;
+        let mut store = component.new_store(self.kv.clone(), self.variables.clone(), stats, session)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
