@@ -68,8 +68,9 @@ impl Session {
     /// Whether this request saw a transaction of `store` that failed: its
     /// later operations there must be refused.
     pub fn lost_writes_in(&self, store: &Arc<dyn Transactions>) -> bool {
-        let slots = lock(&self.slots);
-        slots.iter().any(|s| same(&s.store, store) && s.store.failed_between(s.first, s.last))
+        let seen = lock(&self.slots).iter().find(|s| same(&s.store, store)).map(|s| (s.first, s.last));
+        // Outside the session's lock: the store takes its own locks first.
+        seen.is_some_and(|(first, last)| store.failed_between(first, last))
     }
 
     /// Stops counting this request as running in any open transaction.
