@@ -3,14 +3,17 @@
 //! with `spin up` and the other way round.
 //!
 //! Operations queue up for one writing connection. Whoever finds it free
-//! runs, in order and in one transaction, everything queued so far, and
-//! goes on until the queue is empty (group commit: one transaction, one set
-//! of file locks and one WAL append for many requests' operations); the
-//! others wait for their answers without holding their thread. Uncontended,
-//! an operation runs at once on its caller's thread. Each operation is
-//! answered only once its transaction is committed. Reads made while the
-//! store is quiet (nothing queued, no recent write) run on a pooled read
-//! connection instead, in parallel.
+//! runs, in order, everything queued so far in the open transaction (one
+//! transaction, one set of file locks and one WAL append for many requests'
+//! operations); the others wait for their answers without holding their
+//! thread. Uncontended, an operation runs at once on its caller's thread.
+//! An operation made on behalf of a request ([`Session`]) is answered as
+//! soon as it has run; the transaction commits once every request that used
+//! it waits for it (or after [`MAX_OPEN`]), and the request's response
+//! waits for that commit (see `kv_session`). Other callers are answered
+//! after the commit. Reads made while the store is quiet (nothing queued,
+//! no transaction open, no recent write) run on a pooled read connection
+//! instead, in parallel.
 //!
 //! Durability: WAL with `synchronous=NORMAL` keeps every committed write
 //! through a killed process (only an OS crash can lose the last ones).
