@@ -562,7 +562,7 @@ struct Readers {
 const IDLE_READERS: usize = 8;
 
 /// How long after the last write reads go back to running on the caller's
-/// thread (see [`SqliteKv::reader_for`]).
+/// thread (see [`Inner::reader_for`]).
 const QUIET_MS: u64 = 20;
 
 impl Readers {
