@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use crate::kv::{KvError, KvResult};
+use crate::kv_sqlite::lock;
 
 /// A store whose answers can come before their commit.
 pub trait Transactions: Send + Sync {
@@ -121,8 +122,4 @@ impl Drop for Session {
 
 pub fn lost() -> KvError {
     KvError::Other("the key-value store lost a write of this request (its transaction failed)".into())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

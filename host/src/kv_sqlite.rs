@@ -600,7 +600,7 @@ fn stopped() -> KvError {
 
 /// A panic while holding a lock cannot leave SQLite half-written
 /// (transactions roll back), so a poisoned lock is still usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
