@@ -9,7 +9,7 @@ pub fn build_all(manifest: &Manifest) -> Result<()> {
     for component in manifest.components.values() {
         let Some(build) = &component.build else { continue };
         for command in &build.commands {
-            println!("[host] building `{}`: {command}", component.id);
+            crate::log::out!("[host] building `{}`: {command}", component.id);
             let status = Command::new("sh")
                 .arg("-c")
                 .arg(command)

@@ -9,6 +9,7 @@ mod kv;
 mod kv_redis;
 mod kv_session;
 mod kv_sqlite;
+mod log;
 mod manifest;
 mod measure;
 mod routes;
@@ -19,6 +20,7 @@ mod variables;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use log::out;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,10 +81,12 @@ const SWEEP_ROUTE: &str = "/internal/sweep";
 
 fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match Cli::parse().command {
+    let done = match Cli::parse().command {
         Command::Up(args) => runtime.block_on(up(args)),
         Command::Measure(args) => runtime.block_on(measure::instantiation(&args.manifest, args.rounds)),
-    }
+    };
+    log::flush();
+    done
 }
 
 /// Where compiled components are cached: `.spin/wasmtime-cache` beside the
@@ -116,11 +120,11 @@ async fn up(args: UpArgs) -> Result<()> {
                     None => Arc::new(kv::SqliteKv::open(&file)?),
                 };
                 sqlite.insert(file.clone(), db.clone());
-                println!("[host] key-value store `{label}`: {}", file.display());
+                out!("[host] key-value store `{label}`: {}", file.display());
                 db
             }
             runtime_config::StoreConfig::Redis { url } => {
-                println!("[host] key-value store `{label}`: Redis");
+                out!("[host] key-value store `{label}`: Redis");
                 Arc::new(kv_redis::RedisKv::open(url)?)
             }
         };
@@ -135,7 +139,7 @@ async fn up(args: UpArgs) -> Result<()> {
             variables::env_name(name)
         );
     }
-    println!("[host] application `{}`", manifest.name);
+    out!("[host] application `{}`", manifest.name);
     let limits = engine::InstanceLimits { instances: args.max_instances, ..Default::default() };
     let engine = engine::new_engine(Some(&cache_dir(&app_dir)?), limits)?;
     let app = Arc::new(server::App::load(manifest, &engine, kv, variables)?);
@@ -143,12 +147,12 @@ async fn up(args: UpArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!("[host] serving http://{}", listener.local_addr()?);
+    out!("[host] serving http://{}", listener.local_addr()?);
     if args.sweep_every > 0 && app.has_route(SWEEP_ROUTE) {
         server::spawn_sweeper(app.clone(), SWEEP_ROUTE, Duration::from_secs(args.sweep_every));
     }
     server::serve(app, listener, stop_signal()).await?;
-    println!("[host] stopped");
+    out!("[host] stopped");
     Ok(())
 }
 

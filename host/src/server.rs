@@ -21,6 +21,7 @@ use wasmtime_wasi_http::WasiHttpView;
 
 use crate::engine::LoadedComponent;
 use crate::kv::{KvBackend, KvStats, Session};
+use crate::log::out;
 use crate::manifest::Manifest;
 use crate::routes::{RouteMatch, RoutePattern, Router};
 use crate::variables::Variables;
@@ -83,7 +84,7 @@ impl App {
         let response = crate::durable::settled(response, session).await;
         // The store work is counted until the response head is ready (a
         // streaming guest may go on reading after that).
-        println!(
+        out!(
             "[host] {method} {path} {} {} {:.1}ms {stats}",
             response.status().as_u16(),
             component.as_deref().unwrap_or("-"),
@@ -270,7 +271,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         });
     }
     drop(listener);
-    println!("[host] stopping: waiting for in-flight requests");
+    out!("[host] stopping: waiting for in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => eprintln!("[host] some requests did not finish in time"),

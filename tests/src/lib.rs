@@ -145,8 +145,20 @@ impl Host {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The host's output so far. It writes its standard output in batches,
+    /// a few milliseconds after each line: this waits until the log settles.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+        let read = || std::fs::read_to_string(&self.log_file).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut last = read();
+        loop {
+            std::thread::sleep(Duration::from_millis(30));
+            let now = read();
+            if now == last || Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
     }
 
     /// Kills the process outright (SIGKILL), as a crash or the OOM killer would.

@@ -19,6 +19,13 @@ impl Env {
         Ok(Self { kv: SpinKv::open_default()?, now_ms: now_ms(), writer: request_id(), secrets: Secrets::load() })
     }
 
+    /// For public reads (the board, the wait), which neither sign nor check
+    /// anything: the signing key is not read (a host call less on the routes
+    /// displays and phones poll most).
+    pub fn open_public() -> Result<Self, DomainError> {
+        Ok(Self { kv: SpinKv::open_default()?, now_ms: now_ms(), writer: request_id(), secrets: Secrets::none() })
+    }
+
     pub fn ctx(&self) -> Ctx<'_, SpinKv> {
         Ctx { kv: &self.kv, now_ms: self.now_ms, writer: &self.writer, signing_key: &self.secrets.signing_key }
     }

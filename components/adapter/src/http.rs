@@ -64,14 +64,28 @@ pub fn route_methods(allowed: &[Method]) -> Result<Response, DomainError> {
 /// One structured log line per request (method, route, status, latency, shop,
 /// order id). Never tokens, PINs or codes: none of those are in these fields.
 pub fn logged(req: &Request, response: Response, started_ms: i64) -> Response {
-    let line = serde_json::json!({
-        "method": req.method().to_string(),
-        "route": component_route(req),
-        "status": response.status(),
-        "ms": crate::request::now_ms() - started_ms,
-        "shop": path_param(req, "shop"),
-        "order": path_param(req, "id"),
-    });
-    println!("{line}");
+    let method = req.method().to_string();
+    let line = LogLine {
+        method: &method,
+        ms: crate::request::now_ms() - started_ms,
+        order: path_param(req, "id"),
+        route: component_route(req),
+        shop: path_param(req, "shop"),
+        status: *response.status(),
+    };
+    if let Ok(line) = serde_json::to_string(&line) {
+        println!("{line}");
+    }
     response
+}
+
+/// The fields of a request's log line (in alphabetical order, as they have always been printed).
+#[derive(Serialize)]
+struct LogLine<'a> {
+    method: &'a str,
+    ms: i64,
+    order: Option<&'a str>,
+    route: &'a str,
+    shop: Option<&'a str>,
+    status: u16,
 }

@@ -97,10 +97,27 @@ pub fn update_from<T, R>(
     kv: &impl KeyValue,
     key: &str,
     writer: &str,
+    first: Option<Snapshot<T>>,
+    missing: impl Fn() -> DomainError,
+    decide: impl FnMut(&T) -> Result<Decision<T, R>, DomainError>,
+) -> Result<R, DomainError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    update_from_rev(kv, key, writer, first, missing, decide).map(|(answer, _)| answer)
+}
+
+/// [`update_from`], also telling the revision of the record the answer is
+/// about (the one written, or the one kept): copies of a record kept
+/// elsewhere use it to tell a newer copy from an older one.
+pub fn update_from_rev<T, R>(
+    kv: &impl KeyValue,
+    key: &str,
+    writer: &str,
     mut first: Option<Snapshot<T>>,
     missing: impl Fn() -> DomainError,
     mut decide: impl FnMut(&T) -> Result<Decision<T, R>, DomainError>,
-) -> Result<R, DomainError>
+) -> Result<(R, u64), DomainError>
 where
     T: Serialize + DeserializeOwned,
 {
@@ -117,17 +134,17 @@ where
         if let Some((write, answer)) = pending.take() {
             if current.write == write {
                 // The swap landed although it was reported as failed.
-                return Ok(answer);
+                return Ok((answer, current.rev));
             }
         }
         match decide(&current.data)? {
-            Decision::Keep(answer) => return Ok(answer),
+            Decision::Keep(answer) => return Ok((answer, current.rev)),
             Decision::Write(next, answer) => {
                 let rev = current.rev + 1;
                 let write = format!("{writer}#{rev}");
                 let record = Versioned { rev, write: write.clone(), data: next };
                 if kv.compare_and_swap(key, &bytes, &record.to_bytes())? {
-                    return Ok(answer);
+                    return Ok((answer, rev));
                 }
                 pending = Some((write, answer));
             }

@@ -84,17 +84,37 @@ pub struct NewEvent<'a> {
     pub kind: &'a str,
     pub order_id: Option<&'a str>,
     pub customer_id: Option<&'a str>,
-    pub data: Value,
+    /// The event's `data`, as JSON already (see [`data`]).
+    pub data: Box<RawValue>,
 }
 
-/// Appends one event: one `increment` numbers it, one CAS stores it in its page.
-pub fn append(
-    kv: &impl KeyValue,
-    shop: &ShopId,
-    writer: &str,
-    now_ms: i64,
-    new: NewEvent,
-) -> Result<Event, DomainError> {
+/// An event's `data` from any serializable value. Writers pass typed
+/// values, not `serde_json::Value` trees: an order view becomes JSON in one
+/// pass instead of a map of its fields first.
+pub fn data(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("event data always serializes to JSON")
+}
+
+/// An event as a writer stores it (the same JSON as [`Event`]).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredEvent<'a> {
+    id: u64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    time: &'a str,
+    time_ms: i64,
+    shop_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_id: Option<&'a str>,
+    data: &'a RawValue,
+}
+
+/// Appends one event: one `increment` numbers it, one CAS stores it in its
+/// page. Its id.
+pub fn append(kv: &impl KeyValue, shop: &ShopId, writer: &str, now_ms: i64, new: NewEvent) -> Result<u64, DomainError> {
     let mut appended = append_all(kv, shop, writer, now_ms, vec![new])?;
     Ok(appended.pop().expect("one event in, one out"))
 }
@@ -107,31 +127,36 @@ pub fn append_all(
     writer: &str,
     now_ms: i64,
     new: Vec<NewEvent>,
-) -> Result<Vec<Event>, DomainError> {
+) -> Result<Vec<u64>, DomainError> {
     if new.is_empty() {
         return Ok(Vec::new());
     }
     let last = kv.increment(&seq_key(shop), new.len() as i64)? as u64;
     let first = last + 1 - new.len() as u64;
-    let events: Vec<Event> = new
-        .into_iter()
+    let time = crate::time::rfc3339(now_ms);
+    let events: Vec<(u64, Box<RawValue>)> = new
+        .iter()
         .zip(first..)
-        .map(|(new, id)| Event {
-            id,
-            kind: new.kind.to_string(),
-            time: crate::time::rfc3339(now_ms),
-            time_ms: now_ms,
-            shop_id: shop.to_string(),
-            order_id: new.order_id.map(str::to_string),
-            customer_id: new.customer_id.map(str::to_string),
-            data: new.data,
+        .map(|(new, id)| {
+            let stored = StoredEvent {
+                id,
+                kind: new.kind,
+                time: &time,
+                time_ms: now_ms,
+                shop_id: shop.as_str(),
+                order_id: new.order_id,
+                customer_id: new.customer_id,
+                data: &new.data,
+            };
+            (id, data(&stored))
         })
         .collect();
     for page in first / PAGE_SIZE..=last / PAGE_SIZE {
-        let on_page: Vec<&Event> = events.iter().filter(|e| e.id / PAGE_SIZE == page).collect();
-        write_to_page(kv, shop, writer, page, &on_page)?;
+        let on_page: Vec<(u64, Box<RawValue>)> =
+            events.iter().filter(|(id, _)| id / PAGE_SIZE == page).cloned().collect();
+        write_to_page(kv, shop, writer, page, on_page)?;
     }
-    Ok(events)
+    Ok(events.into_iter().map(|(id, _)| id).collect())
 }
 
 /// A page as the writer sees it: the events stay raw JSON and their ids are
@@ -174,13 +199,9 @@ fn write_to_page(
     shop: &ShopId,
     writer: &str,
     page: u64,
-    events: &[&Event],
+    raw: Vec<(u64, Box<RawValue>)>,
 ) -> Result<(), DomainError> {
     let page = page as i64;
-    let raw: Vec<(u64, Box<RawValue>)> = events
-        .iter()
-        .map(|e| (e.id, serde_json::value::to_raw_value(e).expect("events always serialize to JSON")))
-        .collect();
     let missing = || DomainError::refused("shop_not_ready", 503, "the shop's event log is not set up yet; try again");
     update(kv, &page_key(shop, page as u64), writer, missing, |current: &RawPage| {
         Ok(if current.page == page {
@@ -287,8 +308,12 @@ mod tests {
 
     fn add(kv: &MemoryKv, shop: &ShopId, n: u64, now_ms: i64) {
         for i in 0..n {
-            let new =
-                NewEvent { kind: kind::MAKE_ORDER, order_id: Some("o"), customer_id: None, data: json!({ "i": i }) };
+            let new = NewEvent {
+                kind: kind::MAKE_ORDER,
+                order_id: Some("o"),
+                customer_id: None,
+                data: data(&json!({ "i": i })),
+            };
             append(kv, shop, "w", now_ms, new).unwrap();
         }
     }
@@ -340,11 +365,10 @@ mod tests {
             kind: kind::ORDER_FINISHED,
             order_id: None,
             customer_id: None,
-            data: json!({ "i": i }),
+            data: data(&json!({ "i": i })),
         };
         let appended = append_all(&kv, &shop, "w", 1_000, (0..3).map(new).collect()).unwrap();
-        let ids: Vec<u64> = appended.iter().map(|e| e.id).collect();
-        assert_eq!(ids, [PAGE_SIZE - 1, PAGE_SIZE, PAGE_SIZE + 1]);
+        assert_eq!(appended, [PAGE_SIZE - 1, PAGE_SIZE, PAGE_SIZE + 1]);
         let read = read_after(&kv, &shop, PAGE_SIZE - 2, 10, 1_000).unwrap();
         assert_eq!(read.events.iter().map(|e| e.data["i"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
     }
@@ -358,8 +382,12 @@ mod tests {
                 let (kv, shop) = (kv.clone(), shop.clone());
                 std::thread::spawn(move || {
                     for _ in 0..25 {
-                        let new =
-                            NewEvent { kind: kind::NEW_ORDER, order_id: None, customer_id: None, data: json!({}) };
+                        let new = NewEvent {
+                            kind: kind::NEW_ORDER,
+                            order_id: None,
+                            customer_id: None,
+                            data: data(&json!({})),
+                        };
                         append(&*kv, &shop, &format!("w{t}"), 1_000, new).unwrap();
                     }
                 })

@@ -4,7 +4,7 @@
 //!
 //! Keys owned here:
 //! - `order/{id}`                        JSON `Versioned<Order>`
-//! - `shop/{shop}/open`                  JSON `Versioned<OpenSet>`: the open orders (capacity)
+//! - `shop/{shop}/open`                  JSON `Versioned<OpenSet>`: the open orders (capacity) and their queue facts
 //! - `shop/{shop}/customers/{0..15}`     JSON `Versioned<CustomerShard>`: per-customer open orders, today's count, codes used
 //! - `shop/{shop}/finished`              JSON `Versioned<FinishedSet>`: orders finished in the last 15 minutes
 //! - `shop/{shop}/board`                 JSON `CachedBoard`: the board as computed at an event head (derived; plain `set`)
@@ -12,13 +12,15 @@
 //! - `shop/{shop}/archive/{day}`         JSON `Versioned<[Order]>`: the day's finished orders, folded in by the sweeper
 //! - `shop/{shop}/archive/{day}/init`    counter: elects the one writer that creates the day's archive
 
-use crate::atomic::{decode, read, read_for_update, read_many, update, update_from, Decision, Snapshot, Versioned};
+use crate::atomic::{
+    decode, read, read_for_update, read_many, update, update_from, update_from_rev, Decision, Snapshot, Versioned,
+};
 use crate::auth::keyed_digest;
 use crate::error::DomainError;
 use crate::events::{self, kind, NewEvent};
 use crate::kv::KeyValue;
 use crate::metrics;
-use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView, QueueFacts};
+use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView, QueueFacts, QueueNote};
 use crate::qr;
 use crate::shop::{list_shops, load_ready_config, load_ready_drink, load_ready_shop, ShopConfig, ShopId};
 use crate::time::business_day;
@@ -51,9 +53,17 @@ pub struct OpenSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenEntry {
     pub id: String,
-    /// No deadline of the order can pass before this (its customer deadline):
-    /// only entries past it need their order read to check for a timeout.
+    /// No deadline of the order can pass before this: only entries past it
+    /// need their order read to check for a timeout. Noted with `queue`, it
+    /// is the order's deadline at that revision (deadlines only move later).
     pub check_after_ms: i64,
+    /// The order's queue facts as of its last change. The order is the
+    /// truth; this copy is noted right after each change (a request that dies
+    /// in between leaves it behind until the sweeper's next look), so that a
+    /// queue position needs no order reads. Absent in entries written before
+    /// it was kept: those orders are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueNote>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -129,12 +139,75 @@ fn today(config: &ShopConfig, now_ms: i64) -> String {
     business_day(now_ms, config.utc_offset_minutes, start)
 }
 
-fn emit<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, kind: &str, order: Option<&Order>, data: serde_json::Value) {
+fn emit<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, kind: &str, order: Option<&Order>, data: Box<RawValue>) {
     emit_all(ctx, shop, vec![(kind, order, data)]);
 }
 
+/// The `data` of the events orders cause, as typed values (see [`events::data`]);
+/// fields in alphabetical order, as JSON objects have always listed them here.
+mod event_data {
+    use crate::order::{Canceller, OrderView, TimeoutCause};
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    pub struct Order<'a> {
+        pub order: &'a OrderView,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct NewOrder<'a> {
+        pub order: &'a OrderView,
+        pub tokens_left: u32,
+    }
+
+    #[derive(Serialize)]
+    pub struct Started<'a> {
+        pub deadline: Option<&'a str>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Made<'a> {
+        /// `null` when the barista released the order.
+        pub barista_id: Option<&'a str>,
+        pub order: &'a OrderView,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Cancelled<'a> {
+        pub cancelled_by: Option<Canceller>,
+        pub order: &'a OrderView,
+    }
+
+    #[derive(Serialize)]
+    pub struct TimedOut<'a> {
+        pub cause: Option<TimeoutCause>,
+        pub order: &'a OrderView,
+    }
+
+    #[derive(Serialize)]
+    pub struct Finished<'a> {
+        pub state: &'a str,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct DrinkAverage<'a> {
+        pub average_seconds: u64,
+        pub drink: &'a str,
+        pub drink_id: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Refusal<'a> {
+        pub reason: &'a str,
+    }
+}
+
 /// The events one change causes, appended together (one id range, one page write).
-fn emit_all<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, events: Vec<(&str, Option<&Order>, serde_json::Value)>) {
+fn emit_all<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, events: Vec<(&str, Option<&Order>, Box<RawValue>)>) {
     let new = events
         .into_iter()
         .map(|(kind, order, data)| NewEvent {
@@ -159,7 +232,7 @@ fn count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, what: metrics::Hap
 
 /// A refusal concerns one customer (their stream shows it) but no order.
 fn emit_refusal<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, customer: &str, reason: &str) {
-    let data = json!({ "reason": reason });
+    let data = events::data(&event_data::Refusal { reason });
     append_event(
         ctx,
         shop,
@@ -261,14 +334,20 @@ pub fn redeem<K: KeyValue>(
     // The id was elected in the customer's shard: no one else writes this key now.
     ctx.kv.set(&order_key(&id), &Versioned::first(order.clone()).to_bytes())?;
     let view = order.view(ctx.now_ms, None);
-    count(ctx, shop, &order.day, metrics::Happened::Started);
+    if let Err(e) = metrics::started(ctx.kv, shop, &order.day) {
+        eprintln!("metrics of shop {shop} not updated: {e}");
+    }
     emit_all(
         ctx,
         shop,
         vec![
-            (kind::NEW_ORDER, Some(&order), json!({ "tokensLeft": tokens_left, "order": view })),
+            (kind::NEW_ORDER, Some(&order), events::data(&event_data::NewOrder { order: &view, tokens_left })),
             // The order itself is in the event before; this one says until when the customer may choose.
-            (kind::WORKFLOW_STARTED, Some(&order), json!({ "deadline": view.deadline })),
+            (
+                kind::WORKFLOW_STARTED,
+                Some(&order),
+                events::data(&event_data::Started { deadline: view.deadline.as_deref() }),
+            ),
         ],
     );
     Ok(Redeemed { order: view, created: true, tokens_left: Some(tokens_left) })
@@ -395,7 +474,10 @@ fn take_capacity<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig, 
                 return Ok(Decision::Keep(Err((set.orders.len(), due.collect::<Vec<_>>()))));
             }
             let mut next = set.clone();
-            next.orders.push(OpenEntry { id: id.to_string(), check_after_ms });
+            // The order is written next, as its first revision.
+            let queue =
+                QueueNote { rev: 1, state: OrderState::AwaitingDrink, number: None, drink: None, barista: None };
+            next.orders.push(OpenEntry { id: id.to_string(), check_after_ms, queue: Some(queue) });
             Ok(Decision::Write(next, Ok(())))
         })?;
         let (open, due) = match outcome {
@@ -449,18 +531,19 @@ pub fn submit_drink<K: KeyValue>(
     };
     // Step 2: the number. Only the winner of step 1 takes one, so numbers have no gaps.
     let number = ctx.kv.increment(&number_key(&shop, &day), 1)? as u32;
-    let numbered = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+    let (numbered, rev) = update_from_rev(ctx.kv, &order_key(id), ctx.writer, None, order_not_found, |o: &Order| {
         Ok(if o.number.is_some() {
             Decision::Keep(o.clone())
         } else {
             Decision::Write(o.keep_number(number), o.keep_number(number))
         })
     })?;
+    let open = note(ctx, &shop, &numbered, rev)?;
     let start = crate::shop::parse_day_start(&config_day_start).unwrap_or(300);
     let hour = crate::time::business_hour(ctx.now_ms, utc_offset, start);
     let figures = count(ctx, &shop, &numbered.day, metrics::Happened::Submitted { order: &numbered, hour });
-    let view = view_with(ctx, &numbered, figures)?;
-    emit(ctx, &shop, kind::WAITING_COMPLETION, Some(&numbered), json!({ "order": view }));
+    let view = view_in(ctx, &numbered, &open, figures)?;
+    emit(ctx, &shop, kind::WAITING_COMPLETION, Some(&numbered), events::data(&event_data::Order { order: &view }));
     Ok(view)
 }
 
@@ -505,7 +588,7 @@ pub fn staff_action<K: KeyValue>(
 ) -> Result<OrderView, DomainError> {
     let first = read_settled_for_update(ctx, id, None)?;
     let canceller = if is_admin { Canceller::Admin } else { Canceller::Barista };
-    let next = update_from(ctx.kv, &order_key(id), ctx.writer, first, order_not_found, |o: &Order| {
+    let (next, rev) = update_from_rev(ctx.kv, &order_key(id), ctx.writer, first, order_not_found, |o: &Order| {
         let next = match action {
             StaffAction::Claim => o.claim(staff_id, ctx.now_ms)?,
             StaffAction::Release => o.release(staff_id, is_admin, ctx.now_ms)?,
@@ -514,17 +597,17 @@ pub fn staff_action<K: KeyValue>(
         };
         Ok(Decision::Write(next.clone(), next))
     })?;
-    after_change(ctx, &next)
+    after_change(ctx, &next, rev)
 }
 
 /// The customer cancels their own order.
 pub fn cancel_by_customer<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: &str) -> Result<OrderView, DomainError> {
     let first = read_settled_for_update(ctx, id, Some(customer))?;
-    let next = update_from(ctx.kv, &order_key(id), ctx.writer, first, order_not_found, |o: &Order| {
+    let (next, rev) = update_from_rev(ctx.kv, &order_key(id), ctx.writer, first, order_not_found, |o: &Order| {
         let next = o.cancel(Canceller::Customer, ctx.now_ms)?;
         Ok(Decision::Write(next.clone(), next))
     })?;
-    after_change(ctx, &next)
+    after_change(ctx, &next, rev)
 }
 
 /// Reads an order to act on it (checking its owner, if given), first settling
@@ -547,38 +630,55 @@ fn read_settled_for_update<K: KeyValue>(
     Ok(None)
 }
 
-/// Events and bookkeeping after a transition this request won.
-fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, DomainError> {
+/// Events and bookkeeping after a transition this request won (`rev` is
+/// the order's revision it wrote).
+fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order, rev: u64) -> Result<OrderView, DomainError> {
     let shop = ShopId::parse(&order.shop_id)?;
-    let view = view_of(ctx, order)?;
+    let view = if order.state.is_open() {
+        let open = note(ctx, &shop, order, rev)?;
+        view_in(ctx, order, &open, None)?
+    } else {
+        order.view(ctx.now_ms, None)
+    };
     match order.state {
         OrderState::InProgress => {
-            emit(ctx, &shop, kind::MAKE_ORDER, Some(order), json!({ "baristaId": order.barista_id, "order": view }))
+            let data = event_data::Made { barista_id: order.barista_id.as_deref(), order: &view };
+            emit(ctx, &shop, kind::MAKE_ORDER, Some(order), events::data(&data))
         }
         OrderState::Queued => {
-            emit(ctx, &shop, kind::MAKE_ORDER, Some(order), json!({ "baristaId": null, "order": view }))
+            let data = event_data::Made { barista_id: None, order: &view };
+            emit(ctx, &shop, kind::MAKE_ORDER, Some(order), events::data(&data))
         }
         OrderState::Completed | OrderState::Cancelled | OrderState::TimedOut => {
             finish(ctx, &shop, order)?;
             let figures = count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
             let (ended, data) = match order.state {
-                OrderState::Completed => (kind::ORDER_COMPLETED, json!({ "order": view })),
+                OrderState::Completed => (kind::ORDER_COMPLETED, events::data(&event_data::Order { order: &view })),
                 OrderState::Cancelled => {
-                    (kind::ORDER_CANCELLED, json!({ "cancelledBy": order.cancelled_by, "order": view }))
+                    let data = event_data::Cancelled { cancelled_by: order.cancelled_by, order: &view };
+                    (kind::ORDER_CANCELLED, events::data(&data))
                 }
-                _ => (kind::ORDER_TIMEOUT, json!({ "cause": order.timeout_cause, "order": view })),
+                _ => {
+                    let data = event_data::TimedOut { cause: order.timeout_cause, order: &view };
+                    (kind::ORDER_TIMEOUT, events::data(&data))
+                }
             };
-            let mut events = vec![
+            let mut appended = vec![
                 (ended, Some(order), data),
-                (kind::ORDER_FINISHED, Some(order), json!({ "state": order.state.as_str() })),
+                (
+                    kind::ORDER_FINISHED,
+                    Some(order),
+                    events::data(&event_data::Finished { state: order.state.as_str() }),
+                ),
             ];
             if let (OrderState::Completed, Some(drink), Some(figures)) = (order.state, &order.drink, figures) {
                 if let Some(average) = metrics::drink_average(&figures, &drink.id) {
-                    let data = json!({ "drinkId": drink.id, "drink": drink.name, "averageSeconds": average });
-                    events.push((kind::DRINK_AVERAGE_TIME, None, data));
+                    let data =
+                        event_data::DrinkAverage { average_seconds: average, drink: &drink.name, drink_id: &drink.id };
+                    appended.push((kind::DRINK_AVERAGE_TIME, None, events::data(&data)));
                 }
             }
-            emit_all(ctx, &shop, events);
+            emit_all(ctx, &shop, appended);
         }
         OrderState::AwaitingDrink => {}
     }
@@ -622,7 +722,7 @@ pub fn settle_if_done<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, id: &str) -> Res
     if order.state.is_open() && order.expired(ctx.now_ms).is_none() {
         return Ok(false);
     }
-    let expired = update(ctx.kv, &order_key(id), ctx.writer, order_not_found, |o: &Order| {
+    let (expired, rev) = update_from_rev(ctx.kv, &order_key(id), ctx.writer, None, order_not_found, |o: &Order| {
         Ok(match o.expire(ctx.now_ms) {
             Some(next) => Decision::Write(next.clone(), Some(next)),
             None => Decision::Keep(None),
@@ -630,7 +730,7 @@ pub fn settle_if_done<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, id: &str) -> Res
     })?;
     match expired {
         Some(timed_out) => {
-            after_change(ctx, &timed_out)?;
+            after_change(ctx, &timed_out, rev)?;
         }
         None => {
             if let Some(current) = read_order(ctx, id)? {
@@ -664,13 +764,19 @@ pub fn get_order<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: Option<&str>) ->
 
 /// The view of an order with its place in the queue.
 fn view_of<K: KeyValue>(ctx: &Ctx<K>, order: &Order) -> Result<OrderView, DomainError> {
-    view_with(ctx, order, None)
+    if order.at(ctx.now_ms).state != OrderState::Queued {
+        return Ok(order.at(ctx.now_ms).view(ctx.now_ms, None));
+    }
+    let open = open_queue(ctx, &ShopId::parse(&order.shop_id)?)?;
+    view_in(ctx, order, &open, None)
 }
 
-/// [`view_of`], with the day's figures if the caller has them already.
-fn view_with<K: KeyValue>(
+/// [`view_of`] in a queue the caller has already (`open`: the shop's open
+/// orders), with the day's figures if it has those too.
+fn view_in<K: KeyValue>(
     ctx: &Ctx<K>,
     order: &Order,
+    open: &[QueueFacts],
     figures: Option<metrics::DayMetrics>,
 ) -> Result<OrderView, DomainError> {
     let current = order.at(ctx.now_ms);
@@ -678,16 +784,15 @@ fn view_with<K: KeyValue>(
         return Ok(current.view(ctx.now_ms, None));
     }
     let shop = ShopId::parse(&order.shop_id)?;
-    let open = open_queue(ctx, &shop)?;
     let ahead: Vec<&QueueFacts> = open
         .iter()
         .filter(|o| o.state_at(ctx.now_ms) == OrderState::Queued && o.number.is_some() && o.number < order.number)
         .collect();
     let figures = match figures {
         Some(figures) => figures,
-        None => metrics::day_metrics(ctx.kv, &shop, &order.day)?,
+        None => metrics::day_record(ctx.kv, &shop, &order.day)?,
     };
-    let pace = Pace::of(figures, &open, ctx.now_ms);
+    let pace = Pace::of(figures, open, ctx.now_ms);
     let mine = current.drink.as_ref().map(|d| d.id.as_str());
     let work: u64 = ahead.iter().map(|o| pace.seconds_for(o.drink_id())).sum::<u64>() + pace.seconds_for(mine);
     let mut view = current.view(ctx.now_ms, Some(ahead.len() as u32 + 1));
@@ -769,11 +874,49 @@ fn read_orders<K: KeyValue>(ctx: &Ctx<K>, ids: impl Iterator<Item = String>) -> 
     Ok(read_many::<Order>(ctx.kv, &keys)?.into_iter().flatten().map(|(record, _)| record.data).collect())
 }
 
-/// What the queue needs of the shop's open orders (one batch: at most `maxOpenOrders`).
+/// What the queue needs of the shop's open orders.
 fn open_queue<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Vec<QueueFacts>, DomainError> {
     let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
-    let keys: Vec<String> = open.data.orders.into_iter().map(|e| order_key(&e.id)).collect();
-    Ok(read_many::<QueueFacts>(ctx.kv, &keys)?.into_iter().flatten().map(|(record, _)| record.data).collect())
+    queue_facts(ctx, &open.data)
+}
+
+/// The queue facts of every entry of `open`: as noted in the entry, or read
+/// from the order for an entry without a note (one batch).
+fn queue_facts<K: KeyValue>(ctx: &Ctx<K>, open: &OpenSet) -> Result<Vec<QueueFacts>, DomainError> {
+    let mut facts = Vec::with_capacity(open.orders.len());
+    let mut unnoted = Vec::new();
+    for entry in &open.orders {
+        match &entry.queue {
+            Some(note) => facts.push(QueueFacts::noted(note, entry.check_after_ms)),
+            None => unnoted.push(order_key(&entry.id)),
+        }
+    }
+    facts.extend(read_many::<QueueFacts>(ctx.kv, &unnoted)?.into_iter().flatten().map(|(record, _)| record.data));
+    Ok(facts)
+}
+
+/// Notes an open order's queue facts (and deadline) in its entry, right
+/// after a change wrote revision `rev` of it; a note of an older revision
+/// than the entry's is dropped. The shop's queue as it stands after.
+fn note<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, order: &Order, rev: u64) -> Result<Vec<QueueFacts>, DomainError> {
+    let noted = QueueNote::of(order, rev);
+    let open = update(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |set: &OpenSet| {
+        let Some(at) = set.orders.iter().position(|e| e.id == order.id) else {
+            return Ok(Decision::Keep(set.clone())); // finished meanwhile
+        };
+        let entry = &set.orders[at];
+        if entry.queue.as_ref().is_some_and(|q| q.rev >= rev) {
+            return Ok(Decision::Keep(set.clone()));
+        }
+        let mut next = set.clone();
+        next.orders[at] = OpenEntry {
+            id: order.id.clone(),
+            check_after_ms: order.deadline_ms.unwrap_or(entry.check_after_ms),
+            queue: Some(noted.clone()),
+        };
+        Ok(Decision::Write(next.clone(), next))
+    })?;
+    queue_facts(ctx, &open)
 }
 
 /// A shop's orders in the given states as they stand now, oldest first.
@@ -1061,7 +1204,7 @@ pub fn wait_estimate<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<WaitEst
     let open = open_queue(ctx, shop)?;
     let waiting: Vec<&QueueFacts> =
         open.iter().filter(|o| matches!(o.state_at(ctx.now_ms), OrderState::Queued | OrderState::InProgress)).collect();
-    let figures = metrics::day_metrics(ctx.kv, shop, &today(&view.config, ctx.now_ms))?;
+    let figures = metrics::day_record(ctx.kv, shop, &today(&view.config, ctx.now_ms))?;
     let pace = Pace::of(figures, &open, ctx.now_ms);
     let per_order = pace.overall().unwrap_or((DEFAULT_SERVICE_MS / 1000) as u64);
     let work: u64 = waiting.iter().map(|o| pace.seconds_for(o.drink_id())).sum::<u64>() + per_order;
@@ -1083,51 +1226,74 @@ pub struct SweepReport {
 
 /// Persists timeouts, repairs half-finished orders, folds old finished orders
 /// into the day's archive and deletes what the key budget has no room for.
-pub fn sweep<K: KeyValue>(ctx: &Ctx<K>) -> Result<SweepReport, DomainError> {
+///
+/// A sweep's cost follows what is due, not what is stored: it reads only the
+/// open orders whose entry says a deadline may have passed (every open order
+/// when `full`), and the cleanups of past slots and days run once per slot
+/// and per day.
+pub fn sweep<K: KeyValue>(ctx: &Ctx<K>, full: bool) -> Result<SweepReport, DomainError> {
     let mut report = SweepReport::default();
     for shop in list_shops(ctx.kv)? {
-        let Ok(view) = load_ready_shop(ctx.kv, &shop) else { continue };
+        let Ok(config) = load_ready_config(ctx.kv, &shop) else { continue };
         let Some((open, _)) = read::<OpenSet>(ctx.kv, &shop.key("open"))? else { continue };
-        for entry in &open.data.orders {
-            let before = read_order(ctx, &entry.id)?;
-            let was_open = before.as_ref().is_some_and(|o| o.state.is_open());
-            if settle_if_done(ctx, &shop, &entry.id)? && was_open {
-                report.timed_out += 1;
-            }
-            if let Some(order) = read_order(ctx, &entry.id)? {
-                if order.state.is_open() && order.submitted_ms.is_some() && order.number.is_none() {
-                    number_orphan(ctx, &shop, &order)?;
-                }
-            }
+        for entry in open.data.orders.iter().filter(|e| full || e.check_after_ms <= ctx.now_ms) {
+            report.timed_out += check_due(ctx, &shop, entry)? as u32;
         }
         report.trimmed += archive_finished(ctx, &shop)?;
-        report.trimmed += drop_old_keys(ctx, &shop, &view.config)?;
+        report.trimmed += drop_old_keys(ctx, &shop, &config)?;
     }
     report.trimmed += drop_old_pin_failures(ctx)?;
     Ok(report)
 }
 
-/// A submission whose request died between its two steps gets its number now.
-fn number_orphan<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, order: &Order) -> Result<(), DomainError> {
-    let number = ctx.kv.increment(&number_key(shop, &order.day), 1)? as u32;
-    let numbered = update(ctx.kv, &order_key(&order.id), ctx.writer, order_not_found, |o: &Order| {
-        Ok(if o.number.is_some() {
-            Decision::Keep(None)
-        } else {
-            Decision::Write(o.keep_number(number), Some(o.keep_number(number)))
-        })
-    })?;
-    if let Some(order) = numbered {
-        let view = view_of(ctx, &order)?;
-        emit(ctx, shop, kind::WAITING_COMPLETION, Some(&order), json!({ "order": view }));
+/// An open order whose entry is due: writes down its timeout (true), or
+/// cleans up after a finisher that died half-way, or repairs what a
+/// submitter that died half-way left (no number yet), and notes its queue
+/// facts and deadline anew (so it is not due again before its deadline).
+fn check_due<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, entry: &OpenEntry) -> Result<bool, DomainError> {
+    let Some((before, _)) = read::<Order>(ctx.kv, &order_key(&entry.id))? else { return Ok(false) };
+    let was_open = before.data.state.is_open();
+    if settle_if_done(ctx, shop, &entry.id)? {
+        return Ok(was_open);
     }
-    Ok(())
+    let order = before.data;
+    if order.submitted_ms.is_some() && order.number.is_none() {
+        return number_orphan(ctx, shop, &order);
+    }
+    let stale =
+        entry.queue.as_ref().is_none_or(|q| q.rev < before.rev) || order.deadline_ms > Some(entry.check_after_ms);
+    if stale {
+        note(ctx, shop, &order, before.rev)?;
+    }
+    Ok(false)
+}
+
+/// A submission whose request died between its two steps gets its number now.
+fn number_orphan<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, order: &Order) -> Result<bool, DomainError> {
+    let number = ctx.kv.increment(&number_key(shop, &order.day), 1)? as u32;
+    let (numbered, rev) =
+        update_from_rev(ctx.kv, &order_key(&order.id), ctx.writer, None, order_not_found, |o: &Order| {
+            Ok(if o.number.is_some() {
+                Decision::Keep(None)
+            } else {
+                Decision::Write(o.keep_number(number), Some(o.keep_number(number)))
+            })
+        })?;
+    if let Some(order) = numbered {
+        let open = note(ctx, shop, &order, rev)?;
+        let view = view_in(ctx, &order, &open, None)?;
+        emit(ctx, shop, kind::WAITING_COMPLETION, Some(&order), events::data(&event_data::Order { order: &view }));
+    }
+    Ok(false)
 }
 
 fn archive_finished<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u32, DomainError> {
     let Some((finished, _)) = read::<FinishedSet>(ctx.kv, &shop.key("finished"))? else { return Ok(0) };
     let due: Vec<&FinishedEntry> =
         finished.data.orders.iter().filter(|e| ctx.now_ms - e.finished_ms >= ARCHIVE_AFTER_MS).collect();
+    if due.is_empty() {
+        return Ok(0);
+    }
     let mut by_day: BTreeMap<&str, Vec<Order>> = BTreeMap::new();
     for entry in &due {
         if let Some(order) = read_order(ctx, &entry.id)? {
@@ -1162,38 +1328,69 @@ fn archive_finished<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u32, Dom
     Ok(ids.len() as u32)
 }
 
+/// What the last sweep of a shop cleaned up to (`shop/{shop}/swept`): the
+/// keys of past slots and days are deleted once, when the slot or the day
+/// changes, not at every sweep. A derived value (plain `set`): a lost or
+/// stale one only makes a sweep clean up again.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Swept {
+    slot: u64,
+    day: String,
+}
+
 /// QR quota counters of past slots, and archives, day counters and metrics older than a week.
 fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) -> Result<u32, DomainError> {
-    let current = qr::slot_at(ctx.now_ms / 1000, config.code_rotation_seconds);
-    for back in 2..14 {
-        if let Some(slot) = current.checked_sub(back) {
-            ctx.kv.delete(&qr::used_key(shop, slot))?;
-        }
+    let key = shop.key("swept");
+    let last: Swept = ctx.kv.get(&key)?.and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    let now = Swept {
+        slot: qr::slot_at(ctx.now_ms / 1000, config.code_rotation_seconds),
+        day: business_day(ctx.now_ms, 0, 0),
+    };
+    if last == now {
+        return Ok(0);
     }
-    let mut dropped = 0;
-    for back in ARCHIVE_DAYS_KEPT..ARCHIVE_DAYS_KEPT + 3 {
-        let day = business_day(ctx.now_ms - back * 86_400_000, 0, 0);
-        let metrics_key = format!("shop/{shop}/metrics/{day}");
-        let old_keys = [
-            archive_key(shop, &day),
-            format!("{}/init", archive_key(shop, &day)),
-            number_key(shop, &day),
-            format!("{metrics_key}/init"),
-            metrics_key,
-        ];
-        for key in old_keys {
-            if ctx.kv.get(&key)?.is_some() {
-                ctx.kv.delete(&key)?;
-                dropped += 1;
+    if last.slot != now.slot {
+        for back in 2..14 {
+            if let Some(slot) = now.slot.checked_sub(back) {
+                ctx.kv.delete(&qr::used_key(shop, slot))?;
             }
         }
     }
+    let mut dropped = 0;
+    if last.day != now.day {
+        for back in ARCHIVE_DAYS_KEPT..ARCHIVE_DAYS_KEPT + 3 {
+            let day = business_day(ctx.now_ms - back * 86_400_000, 0, 0);
+            let metrics_key = format!("shop/{shop}/metrics/{day}");
+            // Counters are never read with `get` (see kv-schema): they are deleted unseen.
+            let counters = [
+                format!("{}/init", archive_key(shop, &day)),
+                number_key(shop, &day),
+                format!("{metrics_key}/init"),
+                metrics::started_key(shop, &day),
+            ];
+            for counter in counters {
+                ctx.kv.delete(&counter)?;
+            }
+            for record in [archive_key(shop, &day), metrics_key] {
+                if ctx.kv.get(&record)?.is_some() {
+                    ctx.kv.delete(&record)?;
+                    dropped += 1;
+                }
+            }
+        }
+    }
+    ctx.kv.set(&key, &crate::kv::to_json(&now))?;
     Ok(dropped)
 }
 
-/// Wrong-PIN counters of past minutes (a scan, but the sweeper is no hot path).
+/// Wrong-PIN counters of past minutes. Finding them is a scan of every key,
+/// so it runs once a minute (`auth/swept` holds the last minute it ran in).
 fn drop_old_pin_failures<K: KeyValue>(ctx: &Ctx<K>) -> Result<u32, DomainError> {
     let minute = ctx.now_ms / 60_000;
+    let last: Option<i64> = ctx.kv.get(PIN_FAILURES_SWEPT)?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    if last == Some(minute) {
+        return Ok(0);
+    }
     let mut dropped = 0;
     for key in ctx.kv.list_prefix("auth/fail/")? {
         let old = key.rsplit('/').next().and_then(|m| m.parse::<i64>().ok()).is_none_or(|m| m < minute);
@@ -1202,8 +1399,12 @@ fn drop_old_pin_failures<K: KeyValue>(ctx: &Ctx<K>) -> Result<u32, DomainError> 
             dropped += 1;
         }
     }
+    ctx.kv.set(PIN_FAILURES_SWEPT, &crate::kv::to_json(&minute))?;
     Ok(dropped)
 }
+
+/// The minute the wrong-PIN counters were last cleaned up in.
+const PIN_FAILURES_SWEPT: &str = "auth/swept";
 
 #[cfg(test)]
 mod tests {
@@ -1363,7 +1564,7 @@ mod tests {
         }
         cancel_by_customer(&ctx(&kv, T0 + 3_000), &ids[6], "c6").unwrap();
         staff_action(&ctx(&kv, T0 + 3_000), &ids[7], StaffAction::Cancel, "b0", false).unwrap();
-        sweep(&ctx(&kv, T0 + 20_000)).unwrap(); // c10 and c11 never chose: customer timeouts
+        sweep(&ctx(&kv, T0 + 20_000), false).unwrap(); // c10 and c11 never chose: customer timeouts
         let day = business_day(T0, 0, 300);
         let m = metrics::day_metrics(&kv, &ShopId::main(), &day).unwrap();
         assert_eq!((m.started, m.submitted, m.completed), (12, 10, 6));
@@ -1488,7 +1689,7 @@ mod tests {
 
         let queued = redeem_as(&kv, T0 + 11_000, "quick").unwrap().order.id;
         submit_drink(&ctx(&kv, T0 + 12_000), &queued, "quick", &latte()).unwrap();
-        let report = sweep(&ctx(&kv, T0 + 22_000)).unwrap();
+        let report = sweep(&ctx(&kv, T0 + 22_000), false).unwrap();
         assert_eq!(report.timed_out, 1);
         let swept = get_order(&ctx(&kv, T0 + 23_000), &queued, None).unwrap();
         assert_eq!(swept.timeout_cause, Some(crate::order::TimeoutCause::Barista));
@@ -1517,7 +1718,7 @@ mod tests {
         let id = redeem_as(&kv, T0, "e").unwrap().order.id;
         submit_drink(&ctx(&kv, T0 + 1_000), &id, "e", &latte()).unwrap();
         staff_action(&ctx(&kv, T0 + 2_000), &id, StaffAction::Complete, "b", false).unwrap();
-        let report = sweep(&ctx(&kv, T0 + 2_000 + ARCHIVE_AFTER_MS)).unwrap();
+        let report = sweep(&ctx(&kv, T0 + 2_000 + ARCHIVE_AFTER_MS), false).unwrap();
         assert_eq!(report.trimmed, 1);
         assert!(kv.get(&order_key(&id)).unwrap().is_none());
         let later = ctx(&kv, T0 + ARCHIVE_AFTER_MS + 5_000);
@@ -1588,6 +1789,225 @@ mod tests {
         let open: OpenSet = read(&*kv, "shop/main/open").unwrap().unwrap().0.data;
         assert_eq!(open.orders.len(), 20);
     }
+
+    /// A store that records the keys read and deleted, to check what a flow touches.
+    #[derive(Default)]
+    struct Watched {
+        kv: MemoryKv,
+        reads: std::sync::Mutex<Vec<String>>,
+        deletes: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Watched {
+        fn take_reads(&self) -> Vec<String> {
+            std::mem::take(&mut *self.reads.lock().unwrap())
+        }
+        fn take_deletes(&self) -> Vec<String> {
+            std::mem::take(&mut *self.deletes.lock().unwrap())
+        }
+    }
+
+    impl KeyValue for Watched {
+        fn get(&self, key: &str) -> crate::kv::KvResult<Option<Vec<u8>>> {
+            self.reads.lock().unwrap().push(key.to_string());
+            self.kv.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> crate::kv::KvResult<()> {
+            self.kv.set(key, value)
+        }
+        fn delete(&self, key: &str) -> crate::kv::KvResult<()> {
+            self.deletes.lock().unwrap().push(key.to_string());
+            self.kv.delete(key)
+        }
+        fn list_prefix(&self, prefix: &str) -> crate::kv::KvResult<Vec<String>> {
+            self.kv.list_prefix(prefix)
+        }
+        fn increment(&self, key: &str, delta: i64) -> crate::kv::KvResult<i64> {
+            self.kv.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> crate::kv::KvResult<bool> {
+            self.kv.compare_and_swap(key, expected, new)
+        }
+    }
+
+    fn wctx(kv: &Watched, now_ms: i64) -> Ctx<'_, Watched> {
+        Ctx { kv, now_ms, writer: "watched", signing_key: KEY }
+    }
+
+    fn order_reads(reads: &[String]) -> Vec<&String> {
+        reads.iter().filter(|k| k.starts_with("order/")).collect()
+    }
+
+    fn open_entry(kv: &impl KeyValue, id: &str) -> OpenEntry {
+        let open: OpenSet = read(kv, "shop/main/open").unwrap().unwrap().0.data;
+        open.orders.into_iter().find(|e| e.id == id).unwrap()
+    }
+
+    /// Redeems and submits a latte for each customer; their order ids.
+    fn queue_lattes(kv: &Watched, customers: &[&str]) -> Vec<String> {
+        customers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let now = T0 + i as i64 * 1_000;
+                let id = redeem(&wctx(kv, now), &ShopId::main(), c, &code_at(now), None, false).unwrap().order.id;
+                submit_drink(&wctx(kv, now + 500), &id, c, &latte()).unwrap();
+                id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn queue_positions_come_from_the_open_set_without_reading_other_orders() {
+        let kv = Watched::default();
+        open_shop(&kv.kv, |_| {});
+        let ids = queue_lattes(&kv, &["a", "b"]);
+        let id =
+            redeem(&wctx(&kv, T0 + 5_000), &ShopId::main(), "c", &code_at(T0 + 5_000), None, false).unwrap().order.id;
+        kv.take_reads();
+        let third = submit_drink(&wctx(&kv, T0 + 6_000), &id, "c", &latte()).unwrap();
+        assert_eq!((third.number, third.queue_position), (Some(3), Some(3)));
+        let reads = kv.take_reads();
+        assert!(order_reads(&reads).iter().all(|k| **k == order_key(&id)), "only its own order is read: {reads:?}");
+
+        // A claim is noted: the claimed order is no longer ahead, and its barista is at work.
+        staff_action(&wctx(&kv, T0 + 7_000), &ids[0], StaffAction::Claim, "barista-1", false).unwrap();
+        let note = open_entry(&kv, &ids[0]).queue.unwrap();
+        assert_eq!((note.state, note.barista.as_deref()), (OrderState::InProgress, Some("barista-1")));
+        kv.take_reads();
+        assert_eq!(get_order(&wctx(&kv, T0 + 8_000), &id, Some("c")).unwrap().queue_position, Some(2));
+        assert_eq!(order_reads(&kv.take_reads()), vec![&order_key(&id)], "only its own order is read");
+
+        // A release puts it back ahead; completing it takes its entry away.
+        staff_action(&wctx(&kv, T0 + 9_000), &ids[0], StaffAction::Release, "barista-1", false).unwrap();
+        assert_eq!(get_order(&wctx(&kv, T0 + 9_500), &id, Some("c")).unwrap().queue_position, Some(3));
+        staff_action(&wctx(&kv, T0 + 10_000), &ids[0], StaffAction::Complete, "barista-1", false).unwrap();
+        assert_eq!(get_order(&wctx(&kv, T0 + 10_500), &id, Some("c")).unwrap().queue_position, Some(2));
+        let entry = open_entry(&kv, &id);
+        let order: Order = read(&kv, &order_key(&id)).unwrap().unwrap().0.data;
+        assert_eq!(Some(entry.check_after_ms), order.deadline_ms, "a noted entry is due at the order's deadline");
+    }
+
+    #[test]
+    fn a_redemption_counts_its_start_without_touching_the_days_record() {
+        let kv = Watched::default();
+        open_shop(&kv.kv, |_| {});
+        let day = business_day(T0, 0, 300);
+        kv.take_reads();
+        redeem(&wctx(&kv, T0), &ShopId::main(), "a", &code_at(T0), None, false).unwrap();
+        let reads = kv.take_reads();
+        assert!(!reads.iter().any(|k| k.contains("/metrics/")), "{reads:?}");
+        let figures = metrics::day_metrics(&kv, &ShopId::main(), &day).unwrap();
+        assert_eq!((figures.started, figures.submitted), (1, 0));
+    }
+
+    #[test]
+    fn a_late_note_never_replaces_a_newer_one() {
+        let kv = Watched::default();
+        open_shop(&kv.kv, |_| {});
+        let id = queue_lattes(&kv, &["a"]).remove(0);
+        let (queued, queued_rev) = read::<Order>(&kv, &order_key(&id)).unwrap().map(|(r, _)| (r.data, r.rev)).unwrap();
+        staff_action(&wctx(&kv, T0 + 2_000), &id, StaffAction::Claim, "b", false).unwrap();
+        // The submission's note comes in after the claim's.
+        note(&wctx(&kv, T0 + 2_500), &ShopId::main(), &queued, queued_rev).unwrap();
+        let note = open_entry(&kv, &id).queue.unwrap();
+        assert_eq!((note.state, note.rev), (OrderState::InProgress, queued_rev + 1));
+    }
+
+    #[test]
+    fn entries_written_before_notes_were_kept_are_read_from_their_orders() {
+        let kv = Watched::default();
+        open_shop(&kv.kv, |_| {});
+        let ids = queue_lattes(&kv, &["a", "b", "c"]);
+        // The open set as an earlier version wrote it: ids and customer deadlines only.
+        let (open, bytes) = read::<OpenSet>(&kv, "shop/main/open").unwrap().unwrap();
+        let old = OpenSet {
+            orders: open
+                .data
+                .orders
+                .iter()
+                .map(|e| OpenEntry { id: e.id.clone(), check_after_ms: T0 + 300_000, queue: None })
+                .collect(),
+        };
+        let record = Versioned { rev: open.rev + 1, write: "old#1".into(), data: old };
+        assert!(kv.compare_and_swap("shop/main/open", &bytes, &record.to_bytes()).unwrap());
+        staff_action(&wctx(&kv, T0 + 5_000), &ids[0], StaffAction::Claim, "b", false).unwrap();
+        kv.take_reads();
+        assert_eq!(get_order(&wctx(&kv, T0 + 6_000), &ids[2], Some("c")).unwrap().queue_position, Some(2));
+        assert_eq!(order_reads(&kv.take_reads()).len(), 3, "its own and the two entries without a note");
+    }
+
+    #[test]
+    fn a_sweep_reads_only_due_orders_and_repairs_what_a_dead_submitter_left() {
+        let kv = Watched::default();
+        open_shop(&kv.kv, |_| {});
+        let ids = queue_lattes(&kv, &["a", "b"]);
+        // A submitter died after step 1 (queued, no number) and one after step 2
+        // (numbered, but not noted): both entries still say "awaiting drink".
+        let died = |customer: &str, numbered: bool| {
+            let now = T0 + 3_000;
+            let id = redeem(&wctx(&kv, now), &ShopId::main(), customer, &code_at(now), None, false).unwrap().order.id;
+            update(&kv, &order_key(&id), "dead", order_not_found, |o: &Order| {
+                let drink = crate::order::OrderedDrink {
+                    id: "latte".into(),
+                    name: "Latte".into(),
+                    icon: String::new(),
+                    options: Vec::new(),
+                };
+                let next = o.submit(drink, 0, now + 500, 900)?;
+                let number = if numbered { kv.increment(&number_key(&ShopId::main(), &o.day), 1)? as u32 } else { 0 };
+                Ok(Decision::Write(Order { number: numbered.then_some(number), ..next }, ()))
+            })
+            .unwrap();
+            id
+        };
+        let orphan = died("c", false);
+        let unnoted = died("d", true);
+        kv.take_reads();
+        sweep(&wctx(&kv, T0 + 60_000), false).unwrap();
+        let reads = kv.take_reads();
+        assert!(order_reads(&reads).is_empty(), "nothing is due before the customer deadline: {reads:?}");
+        // An operator's full sweep looks at every open order at once.
+        let full = Watched { kv: MemoryKv::new(), ..Watched::default() };
+        for (key, value) in kv.kv.list_prefix("").unwrap().into_iter().map(|k| (k.clone(), kv.kv.get(&k).unwrap())) {
+            full.kv.set(&key, &value.unwrap()).unwrap();
+        }
+        sweep(&wctx(&full, T0 + 60_000), true).unwrap();
+        let repaired: Order = read(&full, &order_key(&orphan)).unwrap().unwrap().0.data;
+        assert_eq!(repaired.number, Some(4), "numbered by the full sweep");
+
+        sweep(&wctx(&kv, T0 + 3_000 + 300_000), false).unwrap();
+        let mut read_now = order_reads(&kv.take_reads()).into_iter().cloned().collect::<Vec<_>>();
+        read_now.dedup();
+        assert!(!read_now.iter().any(|k| k == &order_key(&ids[0]) || k == &order_key(&ids[1])), "{read_now:?}");
+        let orphan_order: Order = read(&kv, &order_key(&orphan)).unwrap().unwrap().0.data;
+        assert_eq!((orphan_order.state, orphan_order.number), (OrderState::Queued, Some(4)));
+        for id in [&orphan, &unnoted] {
+            let entry = open_entry(&kv, id);
+            let order: Order = read(&kv, &order_key(id)).unwrap().unwrap().0.data;
+            assert_eq!(entry.queue.map(|q| (q.state, q.number)), Some((OrderState::Queued, order.number)));
+            assert_eq!(Some(entry.check_after_ms), order.deadline_ms, "not due again before its deadline");
+        }
+    }
+
+    #[test]
+    fn cleanups_of_past_slots_and_days_run_once_per_slot_and_day() {
+        let kv = Watched::default();
+        open_shop(&kv.kv, |_| {});
+        sweep(&wctx(&kv, T0), false).unwrap();
+        let first = kv.take_deletes();
+        assert!(first.iter().any(|k| k.contains("/qr/")) && first.iter().any(|k| k.contains("/day/")), "{first:?}");
+        sweep(&wctx(&kv, T0 + 5_000), false).unwrap();
+        assert!(kv.take_deletes().is_empty(), "same slot, same day: nothing to clean");
+        sweep(&wctx(&kv, T0 + 300_000), false).unwrap();
+        let next_slot = kv.take_deletes();
+        assert!(next_slot.iter().all(|k| k.contains("/qr/")) && !next_slot.is_empty(), "{next_slot:?}");
+        kv.increment("auth/fail/10.0.0.1/1", 1).unwrap();
+        sweep(&wctx(&kv, T0 + 305_000), false).unwrap();
+        assert!(kv.take_deletes().is_empty(), "wrong-PIN counters are looked for once a minute");
+        sweep(&wctx(&kv, T0 + 360_000), false).unwrap();
+        assert_eq!(kv.take_deletes(), vec!["auth/fail/10.0.0.1/1".to_string()]);
+    }
 }
 
 #[cfg(test)]
@@ -1627,7 +2047,7 @@ mod key_budget {
                 // One order every 36 s for 10 hours; each is made 3 minutes after it is ordered.
                 let now = opening + i * 36_000;
                 while next_sweep <= now {
-                    sweep(&ctx(next_sweep)).unwrap();
+                    sweep(&ctx(next_sweep), false).unwrap();
                     next_sweep += 60_000;
                 }
                 pending.retain(|(at, id, _)| {
@@ -1655,7 +2075,7 @@ mod key_budget {
             }
             let evening = opening + 14 * 3_600_000;
             while next_sweep <= evening {
-                sweep(&ctx(next_sweep)).unwrap();
+                sweep(&ctx(next_sweep), false).unwrap();
                 most_keys = most_keys.max(kv.len());
                 next_sweep += 60_000;
             }

@@ -220,7 +220,48 @@ struct DrinkId {
     id: String,
 }
 
+/// An open order's queue facts as its entry in the shop's open set keeps
+/// them (`lifecycle::OpenEntry`): noted at each change of the order, so that
+/// queue positions and wait estimates need no order reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueNote {
+    /// The order's revision these facts come from: a late note never replaces a newer one.
+    pub rev: u64,
+    pub state: OrderState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u32>,
+    /// The drink's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drink: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barista: Option<String>,
+}
+
+impl QueueNote {
+    /// The facts of `order` as stored at revision `rev`.
+    pub fn of(order: &Order, rev: u64) -> Self {
+        Self {
+            rev,
+            state: order.state,
+            number: order.number,
+            drink: order.drink.as_ref().map(|d| d.id.clone()),
+            barista: order.barista_id.clone(),
+        }
+    }
+}
+
 impl QueueFacts {
+    /// The facts a note keeps, with the order's deadline (kept beside it).
+    pub fn noted(note: &QueueNote, deadline_ms: i64) -> Self {
+        Self {
+            number: note.number,
+            state: note.state,
+            drink: note.drink.clone().map(|id| DrinkId { id }),
+            deadline_ms: Some(deadline_ms),
+            barista_id: note.barista.clone(),
+        }
+    }
+
     /// The state at `now` (see [`Order::at`]).
     pub fn state_at(&self, now_ms: i64) -> OrderState {
         match expired(self.state, self.deadline_ms, now_ms) {

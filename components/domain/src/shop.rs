@@ -281,7 +281,7 @@ pub fn load_ready_drink(
     let config: Versioned<ShopConfig> = parse(&keys[0], &config)?;
     let drinks: Versioned<Vec<&RawValue>> = parse_borrowed(&keys[1], &menu)?;
     for raw in drinks.data {
-        if parse_borrowed::<IdOf>(&keys[1], raw.get().as_bytes())?.id == drink_id {
+        if id_of(&keys[1], raw)? == drink_id {
             return Ok((config.data, Some(parse(&keys[1], raw.get().as_bytes())?)));
         }
     }
@@ -292,6 +292,16 @@ pub fn load_ready_drink(
 struct IdOf<'a> {
     #[serde(borrow)]
     id: std::borrow::Cow<'a, str>,
+}
+
+/// A stored drink's id. Drinks are stored with their id first (`{"id":"latte",…`)
+/// and ids are slugs, so it is read off the front; anything else is parsed.
+fn id_of<'a>(key: &str, drink: &'a RawValue) -> Result<std::borrow::Cow<'a, str>, DomainError> {
+    let front = drink.get().strip_prefix(r#"{"id":""#).and_then(|rest| rest.split_once('"'));
+    match front {
+        Some((id, _)) if !id.contains('\\') => Ok(std::borrow::Cow::Borrowed(id)),
+        _ => Ok(parse_borrowed::<IdOf>(key, drink.get().as_bytes())?.id),
+    }
 }
 
 /// The shop's config and menu, read together; `None` unless both are stored.
@@ -464,6 +474,15 @@ mod tests {
         assert_eq!(load_ready_drink(&kv, &shop, "tea").unwrap().1, None);
         let missing = load_ready_drink(&kv, &ShopId::parse("nowhere").unwrap(), "latte").unwrap_err();
         assert_eq!(missing.code(), "shop_not_found");
+    }
+
+    #[test]
+    fn a_drinks_id_is_read_off_its_front_or_parsed() {
+        let raw = |json: &str| serde_json::value::RawValue::from_string(json.to_string()).unwrap();
+        assert_eq!(id_of("k", &raw(r#"{"id":"latte","name":"Latte"}"#)).unwrap(), "latte");
+        assert_eq!(id_of("k", &raw(r#"{"name":"Latte","id":"latte"}"#)).unwrap(), "latte", "another field order");
+        assert_eq!(id_of("k", &raw(r#"{"id":"l\u0061tte"}"#)).unwrap(), "latte", "an escaped id");
+        assert!(id_of("k", &raw(r#"{"name":"no id"}"#)).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! drink, cancel, read their orders (staff may read and cancel any order),
 //! and the shop's queue for baristas.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
@@ -10,7 +10,7 @@ use spinpresso_adapter::http::{self, component_route, path_param};
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::lifecycle::{self, StaffAction};
-use spinpresso_domain::order::{clean_display_name, DrinkChoice, OrderState};
+use spinpresso_domain::order::{clean_display_name, DrinkChoice, OrderState, OrderView};
 use spinpresso_domain::shop::ShopId;
 use spinpresso_domain::DomainError;
 
@@ -56,9 +56,17 @@ fn redeem(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
     let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
     let redeemed = lifecycle::redeem(&env.ctx(), &shop, &customer.sub, &body.code, display_name, false)?;
-    let mut body = serde_json::to_value(&redeemed.order).unwrap_or_default();
-    body["tokensLeft"] = serde_json::json!(redeemed.tokens_left);
+    let body = RedeemedBody { order: &redeemed.order, tokens_left: redeemed.tokens_left };
     Ok(http::json(if redeemed.created { 201 } else { 200 }, &body))
+}
+
+/// A redemption's answer: the order, and the drinks left on the code (`null` when redeemed before).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RedeemedBody<'a> {
+    #[serde(flatten)]
+    order: &'a OrderView,
+    tokens_left: Option<u32>,
 }
 
 /// `GET /api/shops/:shop/orders?state=queued,in_progress`: oldest first (default: every open order).
@@ -127,13 +135,13 @@ fn mine(req: &Request) -> Result<Response, DomainError> {
 /// `GET /api/shops/:shop/board` (public): numbers, drinks, display names — never customer ids or codes.
 fn board(req: &Request) -> Result<Response, DomainError> {
     let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
-    let env = Env::open()?;
+    let env = Env::open_public()?;
     Ok(http::json(200, &lifecycle::board_json(&env.ctx(), &shop)?))
 }
 
 /// `GET /api/shops/:shop/wait` (public): the queue's length and the wait a new order can expect.
 fn wait(req: &Request) -> Result<Response, DomainError> {
     let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
-    let env = Env::open()?;
+    let env = Env::open_public()?;
     Ok(http::json(200, &lifecycle::wait_estimate(&env.ctx(), &shop)?))
 }

@@ -3,6 +3,7 @@
 //! Correctness never depends on it (every read enforces deadlines); it keeps
 //! events flowing and the store within its key budget.
 
+use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
@@ -23,6 +24,16 @@ fn handle(req: Request) -> Response {
     http::logged(&req, response, started)
 }
 
+/// `{}` for a routine sweep; `{"full": true}` also looks at every open
+/// order, not only those whose deadline may have passed (an operator's
+/// repair of a stuck shop, see docs/operations.md).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SweepRequest {
+    #[serde(default)]
+    full: bool,
+}
+
 fn sweep(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
     let sent = req
@@ -36,7 +47,8 @@ fn sweep(req: &Request) -> Result<Response, DomainError> {
             message: "the sweeper needs its bearer token".into(),
         });
     }
-    let report = lifecycle::sweep(&env.ctx())?;
+    let asked: SweepRequest = request::json_body(req)?;
+    let report = lifecycle::sweep(&env.ctx(), asked.full)?;
     // The robot acts on the sweeper's schedule (a shop without a robot costs one read).
     let mut random = || u64::from_le_bytes(request::random_bytes());
     let mut robot_orders = 0;
