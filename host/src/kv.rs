@@ -54,7 +54,7 @@ pub trait KvBackend: Send + Sync {
     /// its writer is busy, and the guest's worker thread runs other requests
     /// meanwhile.
     fn submit(&self, store: &str, op: KvOp) -> Pending {
-        Box::pin(std::future::ready(op.run_on(self, store)))
+        Pending::ready(op.run_on(self, store))
     }
 
     /// [`KvBackend::submit`] on behalf of a request. A backend may then
@@ -67,7 +67,32 @@ pub trait KvBackend: Send + Sync {
 }
 
 /// An operation's answer, once the backend has it (committed, for a write).
-pub type Pending = Pin<Box<dyn Future<Output = KvResult<KvOut>> + Send>>;
+/// Most answers are there at once: they are not boxed as futures.
+pub enum Pending {
+    /// Answered already (taken when polled).
+    Ready(Option<KvResult<KvOut>>),
+    /// Answered once the backend gets to it.
+    Later(Pin<Box<dyn Future<Output = KvResult<KvOut>> + Send>>),
+}
+
+impl Pending {
+    pub fn ready(out: KvResult<KvOut>) -> Self {
+        Self::Ready(Some(out))
+    }
+}
+
+impl Future for Pending {
+    type Output = KvResult<KvOut>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Ready(out) => {
+                std::task::Poll::Ready(out.take().unwrap_or_else(|| Err(KvError::Other("answer already taken".into()))))
+            }
+            Self::Later(future) => future.as_mut().poll(cx),
+        }
+    }
+}
 
 /// One operation on one store, as a value.
 #[derive(Debug, Clone)]
@@ -246,13 +271,13 @@ impl KvBackend for Stores {
     fn submit(&self, store: &str, op: KvOp) -> Pending {
         match self.backend(store) {
             Ok(backend) => backend.submit(store, op),
-            Err(e) => Box::pin(std::future::ready(Err(e))),
+            Err(e) => Pending::ready(Err(e)),
         }
     }
     fn submit_in(&self, store: &str, op: KvOp, session: &Arc<Session>) -> Pending {
         match self.backend(store) {
             Ok(backend) => backend.submit_in(store, op, session),
-            Err(e) => Box::pin(std::future::ready(Err(e))),
+            Err(e) => Pending::ready(Err(e)),
         }
     }
 }
@@ -391,15 +416,25 @@ impl KvBackend for Counted {
     fn submit(&self, store: &str, op: KvOp) -> Pending {
         self.stats.before(&op);
         let started = std::time::Instant::now();
-        let pending = self.inner.submit_in(store, op, &self.session);
-        let stats = self.stats.clone();
-        Box::pin(async move {
-            let out = pending.await;
-            stats.waited(started);
-            if let Ok(out) = &out {
-                stats.after(out);
+        match self.inner.submit_in(store, op, &self.session) {
+            Pending::Ready(Some(out)) => {
+                self.stats.waited(started);
+                if let Ok(out) = &out {
+                    self.stats.after(out);
+                }
+                Pending::ready(out)
             }
-            out
-        })
+            pending => {
+                let stats = self.stats.clone();
+                Pending::Later(Box::pin(async move {
+                    let out = pending.await;
+                    stats.waited(started);
+                    if let Ok(out) = &out {
+                        stats.after(out);
+                    }
+                    out
+                }))
+            }
+        }
     }
 }

@@ -108,6 +108,15 @@ struct Epochs {
 
 type Answer = Box<dyn FnOnce(KvResult<KvOut>) + Send>;
 
+/// What running an operation gives its caller.
+enum Ran {
+    /// An answer to give now: an operation of a request (whose response
+    /// waits for the commit instead), or a failure.
+    Now(KvResult<KvOut>),
+    /// An answer to give once the transaction commits (a caller without a session).
+    AfterCommit(KvResult<KvOut>),
+}
+
 /// A queued operation, whom to answer, and on whose behalf.
 struct Job {
     store: String,
@@ -312,11 +321,7 @@ impl Inner {
     /// letting go, so nothing is left behind.
     fn pump(&self) {
         loop {
-            let mut writer = match self.writer.try_lock() {
-                Ok(writer) => writer,
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return,
-            };
+            let Some(mut writer) = self.try_writer() else { return };
             loop {
                 let batch: Vec<Job> = {
                     let mut queue = lock(&self.queue);
@@ -343,29 +348,46 @@ impl Inner {
         }
     }
 
-    /// Runs one operation in the open transaction (opening one if needed).
+    /// The writer, unless someone else holds it.
+    fn try_writer(&self) -> Option<std::sync::MutexGuard<'_, Writer>> {
+        match self.writer.try_lock() {
+            Ok(writer) => Some(writer),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Runs a queued operation and answers it (now, or after the commit).
     fn run_job(&self, writer: &mut Writer, job: Job) {
         let Job { store, op, answer, session } = job;
-        let me: Option<Arc<dyn Transactions>> = match &session {
+        match self.run_op(writer, &store, op, session.as_ref()) {
+            Ran::Now(out) => answer(out),
+            Ran::AfterCommit(out) => writer.held.push((answer, out)),
+        }
+    }
+
+    /// Runs one operation in the open transaction (opening one if needed).
+    fn run_op(&self, writer: &mut Writer, store: &str, op: KvOp, session: Option<&Arc<Session>>) -> Ran {
+        let me: Option<Arc<dyn Transactions>> = match session {
             Some(_) => self.me.upgrade().map(|me| me as Arc<dyn Transactions>),
             None => None,
         };
-        if let (Some(session), Some(me)) = (&session, &me) {
+        if let (Some(session), Some(me)) = (session, &me) {
             if session.lost_writes_in(me) {
-                return answer(Err(kv_session::lost()));
+                return Ran::Now(Err(kv_session::lost()));
             }
         }
         let epoch = match self.begin(writer) {
             Ok(epoch) => epoch,
-            Err(e) => return answer(Err(e)),
+            Err(e) => return Ran::Now(Err(e)),
         };
-        let out = run(&writer.connection, &store, op);
+        let out = run(&writer.connection, store, op);
         if let Err(e) = &out {
             if writer.connection.is_autocommit() {
                 // An I/O error (disk full, …) rolled the whole transaction back.
                 let e = e.clone();
                 self.end(writer, epoch, Err(e));
-                return answer(out);
+                return Ran::Now(out);
             }
         }
         let mut epochs = lock(&self.epochs);
@@ -380,12 +402,11 @@ impl Inner {
                 if start_timer {
                     self.commit_after(self.max_open, epoch);
                 }
-                answer(out);
+                Ran::Now(out)
             }
             _ => {
                 epochs.due = true;
-                drop(epochs);
-                writer.held.push((answer, out));
+                Ran::AfterCommit(out)
             }
         }
     }
@@ -496,14 +517,47 @@ impl Inner {
     fn submit_job(&self, store: &str, op: KvOp, session: Option<Arc<Session>>) -> Pending {
         if let Some(readers) = self.reader_for(&op) {
             // A read on its own connection costs less than queuing for the writer.
-            return Box::pin(std::future::ready(readers.read(store, op)));
+            return Pending::ready(readers.read(store, op));
         }
+        let op = match &session {
+            Some(session) => match self.run_at_once(store, op, session) {
+                Ok(out) => return Pending::ready(out),
+                Err(op) => op,
+            },
+            None => op,
+        };
         let (answer, answered) = tokio::sync::oneshot::channel();
         let answer: Answer = Box::new(move |out| {
             let _ = answer.send(out);
         });
         self.enqueue(store, op, answer, session);
-        Box::pin(async move { answered.await.unwrap_or_else(|_| Err(stopped())) })
+        Pending::Later(Box::pin(async move { answered.await.unwrap_or_else(|_| Err(stopped())) }))
+    }
+
+    /// A request's operation while nothing is queued and the writer is free:
+    /// run on the caller's thread at once, without a queue entry, a boxed
+    /// answer or a channel (most operations, most of the time). The
+    /// operation back when the writer is busy: then it queues.
+    fn run_at_once(&self, store: &str, op: KvOp, session: &Arc<Session>) -> Result<KvResult<KvOut>, KvOp> {
+        if self.queued.load(Ordering::Acquire) != 0 {
+            return Err(op);
+        }
+        let Some(mut writer) = self.try_writer() else { return Err(op) };
+        if op.writes() {
+            self.last_write_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+        let out = match self.run_op(&mut writer, store, op, Some(session)) {
+            Ran::Now(out) | Ran::AfterCommit(out) => out,
+        };
+        if self.commit_wanted() {
+            self.commit(&mut writer);
+        }
+        drop(writer);
+        // Whoever holds the writer runs what queued meanwhile (see `pump`).
+        if !lock(&self.queue).is_empty() || self.commit_wanted() {
+            self.pump();
+        }
+        Ok(out)
     }
 
     /// Runs `op` and waits on this thread for its answer, which comes once it is committed.
@@ -1000,6 +1054,25 @@ mod tests {
 
     fn set(key: &str, value: &[u8]) -> KvOp {
         KvOp::Set(key.into(), value.to_vec())
+    }
+
+    #[test]
+    fn a_requests_operation_runs_at_once_while_the_writer_is_free_and_queues_while_it_is_busy() {
+        let (kv, dir) = held_store("at-once");
+        let session = Arc::new(Session::default());
+        let pending = kv.submit_in("s", set("k", b"1"), &session);
+        assert!(matches!(pending, Pending::Ready(Some(Ok(KvOut::Done)))), "answered on the caller's thread");
+        let writer = kv.writer.lock().unwrap();
+        let queued = kv.submit_in("s", set("k", b"2"), &session);
+        assert!(matches!(queued, Pending::Later(_)), "the writer is busy: it waits in the queue");
+        assert_eq!(kv.queued.load(Ordering::Acquire), 1);
+        drop(writer);
+        kv.pump();
+        assert_eq!(block_on(queued), Ok(KvOut::Done));
+        block_on(session.settle()).unwrap();
+        assert_eq!(committed(&dir, "k"), Some(b"2".to_vec()));
+        drop(kv);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -73,8 +73,8 @@ impl SpinContext {
 
     /// Runs `op` on an open store; the outer error is a trap (a stale handle).
     async fn run(&mut self, store: &Resource<OpenStore>, op: KvOp) -> wasmtime::Result<KvResult<KvOut>> {
-        let label = self.label(store)?;
-        Ok(self.kv.submit(&label, op).await)
+        let pending = self.kv.submit(&self.table.get(store)?.label, op);
+        Ok(pending.await)
     }
 }
 

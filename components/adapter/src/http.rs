@@ -8,11 +8,16 @@ use spinpresso_domain::DomainError;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
+    json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// [`json`] for a body that is JSON already.
+pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
         .header("cache-control", "no-store")
-        .body(serde_json::to_vec(value).unwrap_or_default())
+        .body(body)
         .build()
 }
 

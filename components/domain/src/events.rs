@@ -9,6 +9,7 @@
 
 use crate::atomic::{read, update, Decision, Versioned};
 use crate::error::DomainError;
+use crate::json_bytes::{split_at_byte, split_versioned};
 use crate::kv::KeyValue;
 use crate::shop::ShopId;
 use serde::{Deserialize, Serialize};
@@ -201,9 +202,13 @@ fn write_to_page(
     page: u64,
     raw: Vec<(u64, Box<RawValue>)>,
 ) -> Result<(), DomainError> {
+    let key = page_key(shop, page);
     let page = page as i64;
     let missing = || DomainError::refused("shop_not_ready", 503, "the shop's event log is not set up yet; try again");
-    update(kv, &page_key(shop, page as u64), writer, missing, |current: &RawPage| {
+    if append_in_place(kv, &key, writer, page, &raw, missing)? {
+        return Ok(());
+    }
+    update(kv, &key, writer, missing, |current: &RawPage| {
         Ok(if current.page == page {
             let stored = current.ids();
             let fresh: Vec<&(u64, Box<RawValue>)> = raw.iter().filter(|(id, _)| !stored.contains(id)).collect();
@@ -224,6 +229,112 @@ fn write_to_page(
             Decision::Keep(())
         })
     })
+}
+
+/// The usual append — events newer than every stored one, or the first of a
+/// page whose ring slot still holds an older page — done on the stored bytes:
+/// the stored events are copied, never parsed (they are most of what an
+/// append used to cost). The same compare-and-swap rules as
+/// [`crate::atomic::update`], write id included. False when the page is not
+/// in the usual shape or the change is not the usual one: then the caller
+/// parses the page.
+fn append_in_place(
+    kv: &impl KeyValue,
+    key: &str,
+    writer: &str,
+    page: i64,
+    raw: &[(u64, Box<RawValue>)],
+    missing: impl Fn() -> DomainError,
+) -> Result<bool, DomainError> {
+    let mut attempted: Option<String> = None;
+    for _ in 0..crate::atomic::MAX_TRIES {
+        let bytes = kv.get_for_update(key)?.ok_or_else(&missing)?;
+        let Some(stored) = PageBytes::read(&bytes) else { return Ok(false) };
+        if attempted.as_deref() == Some(stored.write) {
+            return Ok(true); // the swap landed although it was reported as failed
+        }
+        let newer = raw.iter().all(|(id, _)| stored.ids.last().is_none_or(|last| id > last));
+        let kept = match stored.page.cmp(&page) {
+            std::cmp::Ordering::Equal if newer => Some(&stored),
+            std::cmp::Ordering::Less => None, // the ring comes round: the old page is dropped
+            _ => return Ok(false),
+        };
+        let rev = stored.rev + 1;
+        let write = format!("{writer}#{rev}");
+        if kv.compare_and_swap(key, &bytes, &page_bytes(rev, &write, page, kept, raw))? {
+            return Ok(true);
+        }
+        attempted = Some(write);
+    }
+    Ok(false)
+}
+
+/// A stored page record as [`crate::kv::to_json`] writes `Versioned<RawPage>`:
+/// `{"rev":R,"write":"W","data":{"page":P,"ids":[…],"events":[…]}}`, read
+/// without parsing the events.
+struct PageBytes<'a> {
+    rev: u64,
+    write: &'a str,
+    page: i64,
+    ids: Vec<u64>,
+    /// The events' JSON between the brackets.
+    events: &'a [u8],
+}
+
+impl<'a> PageBytes<'a> {
+    /// `None` for any other shape (an older layout, an escaped write id).
+    fn read(bytes: &'a [u8]) -> Option<Self> {
+        let record = split_versioned(bytes)?;
+        let rest = record.data.strip_prefix(br#"{"page":"#)?;
+        let (page, rest) = split_at_byte(rest, b',')?;
+        let rest = rest.strip_prefix(br#""ids":["#)?;
+        let (ids, rest) = split_at_byte(rest, b']')?;
+        let events = rest.strip_prefix(br#","events":["#)?.strip_suffix(b"]}")?;
+        let ids: Vec<u64> = match ids {
+            b"" => Vec::new(),
+            ids => {
+                ids.split(|b| *b == b',').map(|id| std::str::from_utf8(id).ok()?.parse().ok()).collect::<Option<_>>()?
+            }
+        };
+        // Pages written before ids were listed have events but no ids.
+        if ids.is_empty() != events.is_empty() {
+            return None;
+        }
+        let page = std::str::from_utf8(page).ok()?.parse().ok()?;
+        Some(Self { rev: record.rev, write: record.write, page, ids, events })
+    }
+}
+
+/// The bytes [`crate::kv::to_json`] would write for page `page` at `rev`:
+/// the events `kept` already had, then `added`.
+fn page_bytes(rev: u64, write: &str, page: i64, kept: Option<&PageBytes>, added: &[(u64, Box<RawValue>)]) -> Vec<u8> {
+    let kept_events = kept.map_or(&b""[..], |k| k.events);
+    let size = kept_events.len() + added.iter().map(|(_, e)| e.get().len() + 24).sum::<usize>() + 96;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(br#"{"rev":"#);
+    out.extend_from_slice(rev.to_string().as_bytes());
+    out.extend_from_slice(br#","write":"#);
+    out.extend_from_slice(&crate::kv::to_json(&write));
+    out.extend_from_slice(br#","data":{"page":"#);
+    out.extend_from_slice(page.to_string().as_bytes());
+    out.extend_from_slice(br#","ids":["#);
+    let ids = kept.map_or(&[][..], |k| k.ids.as_slice()).iter().chain(added.iter().map(|(id, _)| id));
+    for (n, id) in ids.enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(id.to_string().as_bytes());
+    }
+    out.extend_from_slice(br#"],"events":["#);
+    out.extend_from_slice(kept_events);
+    for (n, (_, event)) in added.iter().enumerate() {
+        if n > 0 || !kept_events.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(event.get().as_bytes());
+    }
+    out.extend_from_slice(b"]}}");
+    out
 }
 
 /// The newest event id (0 before the first event). One small read.
@@ -414,5 +525,77 @@ mod tests {
         assert_eq!(page.data.ids, [1, 2, 3]);
         let all = read_after(&kv, &shop, 0, 10, 1_000).unwrap();
         assert_eq!(all.events.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
+    }
+
+    /// What `to_json` writes for a page holding events `ids` (with data `{"i": id}`).
+    fn serde_page(rev: u64, write: &str, page: i64, ids: &[u64]) -> Vec<u8> {
+        let events = ids.iter().map(|id| (*id, data(&json!({ "id": id, "i": id })))).collect();
+        Versioned { rev, write: write.to_string(), data: RawPage::new(page, events) }.to_bytes()
+    }
+
+    #[test]
+    fn an_append_in_place_writes_exactly_what_serde_would() {
+        let added = |ids: &[u64]| ids.iter().map(|id| (*id, data(&json!({ "id": id, "i": id })))).collect::<Vec<_>>();
+        // Onto a page with events, onto an empty one, and over an older page in the ring slot.
+        let stored = serde_page(4, "w#4", 3, &[24, 25]);
+        let read = PageBytes::read(&stored).unwrap();
+        assert_eq!((read.rev, read.write, read.page, read.ids.as_slice()), (4, "w#4", 3, &[24, 25][..]));
+        assert_eq!(page_bytes(5, "x#5", 3, Some(&read), &added(&[26, 27])), serde_page(5, "x#5", 3, &[24, 25, 26, 27]));
+        let empty = serde_page(1, "w#1", 3, &[]);
+        let read = PageBytes::read(&empty).unwrap();
+        assert_eq!(page_bytes(2, "x#2", 3, Some(&read), &added(&[24])), serde_page(2, "x#2", 3, &[24]));
+        assert_eq!(page_bytes(9, "x#9", 67, None, &added(&[536])), serde_page(9, "x#9", 67, &[536]));
+        // An odd write id is escaped as serde escapes it.
+        assert_eq!(page_bytes(2, "a\"b#2", 3, None, &added(&[24])), serde_page(2, "a\"b#2", 3, &[24]));
+    }
+
+    #[test]
+    fn pages_of_another_shape_are_parsed_instead() {
+        let (kv, shop) = setup();
+        // A slot as the log's creation left it (no id list), and a page with an escaped write id.
+        assert!(PageBytes::read(&kv.get(&page_key(&shop, 0)).unwrap().unwrap()).is_none());
+        assert!(PageBytes::read(&serde_page(2, "a\"b#2", 0, &[1])).is_none());
+        assert!(PageBytes::read(b"{}").is_none());
+        add(&kv, &shop, 3, 1_000);
+        assert!(
+            PageBytes::read(&kv.get(&page_key(&shop, 0)).unwrap().unwrap()).is_some(),
+            "written in the usual shape"
+        );
+    }
+
+    /// A store that stores a swap but reports it failed once, like Spin's Redis provider can.
+    struct LyingKv(MemoryKv, std::sync::atomic::AtomicBool);
+
+    impl KeyValue for LyingKv {
+        fn get(&self, key: &str) -> crate::kv::KvResult<Option<Vec<u8>>> {
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> crate::kv::KvResult<()> {
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> crate::kv::KvResult<()> {
+            self.0.delete(key)
+        }
+        fn list_prefix(&self, prefix: &str) -> crate::kv::KvResult<Vec<String>> {
+            self.0.list_prefix(prefix)
+        }
+        fn increment(&self, key: &str, delta: i64) -> crate::kv::KvResult<i64> {
+            self.0.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> crate::kv::KvResult<bool> {
+            let swapped = self.0.compare_and_swap(key, expected, new)?;
+            Ok(swapped && !self.1.swap(false, std::sync::atomic::Ordering::SeqCst))
+        }
+    }
+
+    #[test]
+    fn an_append_that_landed_but_was_reported_failed_is_not_repeated() {
+        let (kv, shop) = setup();
+        add(&kv, &shop, 2, 1_000);
+        let lying = LyingKv(kv, true.into());
+        let new = NewEvent { kind: kind::MAKE_ORDER, order_id: None, customer_id: None, data: data(&json!({})) };
+        append(&lying, &shop, "w", 1_000, new).unwrap();
+        let page = PageBytes::read(&lying.0.get(&page_key(&shop, 0)).unwrap().unwrap()).unwrap().ids;
+        assert_eq!(page, [1, 2, 3], "stored once");
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Keys owned here:
 //! - `order/{id}`                        JSON `Versioned<Order>`
-//! - `shop/{shop}/open`                  JSON `Versioned<OpenSet>`: the open orders (capacity) and their queue facts
+//! - `shop/{shop}/open`                  JSON `Versioned<OpenSet>`: the open orders (capacity) and their queue facts (see `open_set`)
 //! - `shop/{shop}/customers/{0..15}`     JSON `Versioned<CustomerShard>`: per-customer open orders, today's count, codes used
 //! - `shop/{shop}/finished`              JSON `Versioned<FinishedSet>`: orders finished in the last 15 minutes
 //! - `shop/{shop}/board`                 JSON `CachedBoard`: the board as computed at an event head (derived; plain `set`)
@@ -20,6 +20,7 @@ use crate::error::DomainError;
 use crate::events::{self, kind, NewEvent};
 use crate::kv::KeyValue;
 use crate::metrics;
+pub use crate::open_set::{OpenEntry, OpenSet};
 use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView, QueueFacts, QueueNote};
 use crate::qr;
 use crate::shop::{list_shops, load_ready_config, load_ready_drink, load_ready_shop, ShopConfig, ShopId};
@@ -43,27 +44,6 @@ pub struct Ctx<'a, K> {
     /// This request's id: marks its writes (see `atomic`).
     pub writer: &'a str,
     pub signing_key: &'a [u8],
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct OpenSet {
-    pub orders: Vec<OpenEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OpenEntry {
-    pub id: String,
-    /// No deadline of the order can pass before this: only entries past it
-    /// need their order read to check for a timeout. Noted with `queue`, it
-    /// is the order's deadline at that revision (deadlines only move later).
-    pub check_after_ms: i64,
-    /// The order's queue facts as of its last change. The order is the
-    /// truth; this copy is noted right after each change (a request that dies
-    /// in between leaves it behind until the sweeper's next look), so that a
-    /// queue position needs no order reads. Absent in entries written before
-    /// it was kept: those orders are read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue: Option<QueueNote>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1128,29 +1108,54 @@ const BOARD_CACHE_MS: i64 = 30_000;
 /// instead of every order, and the cached board's JSON is answered as it is
 /// stored (not parsed). The cached value is derived, so a plain `set` (last
 /// writer wins) is safe: readers check the head before using it.
-pub fn board_json<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Box<RawValue>, DomainError> {
-    let head = events::head(ctx.kv, shop)?;
-    let key = shop.key("board");
-    if let Some(bytes) = ctx.kv.get(&key)? {
-        if let Ok(cached) = serde_json::from_slice::<CachedBoardRaw>(&bytes) {
-            if cached.head == head && ctx.now_ms < cached.valid_until_ms {
-                return Ok(cached.board.to_owned());
-            }
-        }
+pub fn board_json<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Vec<u8>, DomainError> {
+    let (head, cached) = cached_board(ctx.kv, shop, ctx.now_ms)?;
+    if let Some(board) = cached {
+        return Ok(board);
     }
     let (board, valid_until_ms) = compute_board(ctx, shop)?;
     let cached = CachedBoard { head, valid_until_ms, board };
-    if let Err(e) = ctx.kv.set(&key, &crate::kv::to_json(&cached)) {
+    if let Err(e) = ctx.kv.set(&shop.key("board"), &crate::kv::to_json(&cached)) {
         eprintln!("board of shop {shop} not cached: {e}");
     }
-    Ok(serde_json::value::to_raw_value(&cached.board).expect("a board always serializes"))
+    Ok(crate::kv::to_json(&cached.board))
+}
+
+/// The event head, and the cached board's JSON if it is still right then
+/// (see [`board_json`]): what a board read costs when nothing changed, with
+/// no writer id, signing key or parsing needed.
+pub fn cached_board(kv: &impl KeyValue, shop: &ShopId, now_ms: i64) -> Result<(u64, Option<Vec<u8>>), DomainError> {
+    let head = events::head(kv, shop)?;
+    let Some(bytes) = kv.get(&shop.key("board"))? else { return Ok((head, None)) };
+    let right = |(at, until, board): (u64, i64, &[u8])| (at == head && now_ms < until).then(|| board.to_vec());
+    let cached = match split_cached_board(&bytes) {
+        Some(parts) => right(parts),
+        None => serde_json::from_slice::<CachedBoardRaw>(&bytes)
+            .ok()
+            .and_then(|c| right((c.head, c.valid_until_ms, c.board.get().as_bytes()))),
+    };
+    Ok((head, cached))
+}
+
+/// `{"head":H,"validUntilMs":V,"board":…}` as `to_json` writes a
+/// [`CachedBoard`]: its head, its end of validity and the board's JSON.
+fn split_cached_board(bytes: &[u8]) -> Option<(u64, i64, &[u8])> {
+    use crate::json_bytes::split_at_byte;
+    let rest = bytes.strip_prefix(br#"{"head":"#)?;
+    let (head, rest) = split_at_byte(rest, b',')?;
+    let rest = rest.strip_prefix(br#""validUntilMs":"#)?;
+    let (until, rest) = split_at_byte(rest, b',')?;
+    let board = rest.strip_prefix(br#""board":"#)?.strip_suffix(b"}")?;
+    let head = std::str::from_utf8(head).ok()?.parse().ok()?;
+    let until = std::str::from_utf8(until).ok()?.parse().ok()?;
+    Some((head, until, board))
 }
 
 /// The board as [`board_json`] answers it, parsed (for tests).
 #[cfg(test)]
 pub fn board<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<Board, DomainError> {
     let raw = board_json(ctx, shop)?;
-    Ok(serde_json::from_str(raw.get()).expect("a board read back as written"))
+    Ok(serde_json::from_slice(&raw).expect("a board read back as written"))
 }
 
 /// The board from the orders themselves, and until when it holds if no event comes.
@@ -1886,6 +1891,15 @@ mod tests {
         let entry = open_entry(&kv, &id);
         let order: Order = read(&kv, &order_key(&id)).unwrap().unwrap().0.data;
         assert_eq!(Some(entry.check_after_ms), order.deadline_ms, "a noted entry is due at the order's deadline");
+    }
+
+    #[test]
+    fn a_cached_board_is_read_without_parsing_it() {
+        let board = Board { preparing: Vec::new(), ready: Vec::new() };
+        let stored = crate::kv::to_json(&CachedBoard { head: 42, valid_until_ms: T0, board: board.clone() });
+        let (head, until, json) = split_cached_board(&stored).expect("the shape to_json writes");
+        assert_eq!((head, until, json), (42, T0, &crate::kv::to_json(&board)[..]));
+        assert!(split_cached_board(br#"{"validUntilMs":1,"head":2,"board":{}}"#).is_none(), "parsed instead");
     }
 
     #[test]

@@ -279,6 +279,14 @@ pub fn load_ready_drink(
         return Ok((view.config, view.menu.into_iter().find(|d| d.id == drink_id)));
     };
     let config: Versioned<ShopConfig> = parse(&keys[0], &config)?;
+    // Drinks are stored with their id first: the one asked for is found by
+    // its first bytes, and only it is parsed.
+    let start = [&br#"{"id":"#[..], &crate::kv::to_json(&drink_id), b","].concat();
+    let found = crate::json_bytes::split_versioned(&menu).and_then(|m| crate::json_bytes::find_element(m.data, &start));
+    if let Some(found) = found {
+        let drink = found.map(|bytes| parse(&keys[1], bytes)).transpose()?;
+        return Ok((config.data, drink));
+    }
     let drinks: Versioned<Vec<&RawValue>> = parse_borrowed(&keys[1], &menu)?;
     for raw in drinks.data {
         if id_of(&keys[1], raw)? == drink_id {
@@ -294,8 +302,9 @@ struct IdOf<'a> {
     id: std::borrow::Cow<'a, str>,
 }
 
-/// A stored drink's id. Drinks are stored with their id first (`{"id":"latte",…`)
-/// and ids are slugs, so it is read off the front; anything else is parsed.
+/// A stored drink's id (for a menu in another shape than `to_json` writes).
+/// Drinks are stored with their id first (`{"id":"latte",…`) and ids are
+/// slugs, so it is read off the front; anything else is parsed.
 fn id_of<'a>(key: &str, drink: &'a RawValue) -> Result<std::borrow::Cow<'a, str>, DomainError> {
     let front = drink.get().strip_prefix(r#"{"id":""#).and_then(|rest| rest.split_once('"'));
     match front {

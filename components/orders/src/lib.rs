@@ -7,6 +7,7 @@ use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::kv::SpinKv;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::lifecycle::{self, StaffAction};
@@ -135,8 +136,13 @@ fn mine(req: &Request) -> Result<Response, DomainError> {
 /// `GET /api/shops/:shop/board` (public): numbers, drinks, display names — never customer ids or codes.
 fn board(req: &Request) -> Result<Response, DomainError> {
     let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
+    // Displays poll this: while nothing changed it is one counter and one value.
+    let kv = SpinKv::open_default()?;
+    if let (_, Some(board)) = lifecycle::cached_board(&kv, &shop, request::now_ms())? {
+        return Ok(http::json_bytes(200, board));
+    }
     let env = Env::open_public()?;
-    Ok(http::json(200, &lifecycle::board_json(&env.ctx(), &shop)?))
+    Ok(http::json_bytes(200, lifecycle::board_json(&env.ctx(), &shop)?))
 }
 
 /// `GET /api/shops/:shop/wait` (public): the queue's length and the wait a new order can expect.
