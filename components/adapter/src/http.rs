@@ -1,7 +1,8 @@
 //! HTTP helpers: JSON responses, the one error shape, Spin's routing headers.
 
+use crate::incoming::Request;
 use serde::Serialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spinpresso_domain::DomainError;
 
 /// Largest request body any component accepts.
@@ -43,17 +44,17 @@ pub fn method_not_allowed(allowed: &[Method]) -> Response {
 
 /// A `:name` segment of the matched route, as Spin passes it.
 pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.header(&format!("spin-path-match-{name}")).and_then(|v| v.as_str())
+    req.header(&format!("spin-path-match-{name}"))
 }
 
 /// The route pattern that matched (without a trailing `/...`), e.g. `/api/shops/:shop/config`.
 pub fn component_route(req: &Request) -> &str {
-    req.header("spin-component-route").and_then(|v| v.as_str()).unwrap_or_else(|| req.path())
+    req.header("spin-component-route").unwrap_or_else(|| req.path())
 }
 
 /// The path below the matched route: for `/static/...` and `/static/a.css`, `/a.css`.
 pub fn path_info(req: &Request) -> &str {
-    req.header("spin-path-info").and_then(|v| v.as_str()).unwrap_or_else(|| req.path())
+    req.header("spin-path-info").unwrap_or_else(|| req.path())
 }
 
 /// Maps a handler's outcome to a response: errors become their JSON shape.

@@ -3,6 +3,7 @@
 
 pub mod flows;
 pub mod http;
+pub mod incoming;
 pub mod kv;
 pub mod request;
 pub mod static_files;

@@ -1,8 +1,9 @@
 //! What every handler needs from a request and its surroundings: the time,
 //! randomness, the secrets, the caller's identity, and a checked JSON body.
 
+use crate::incoming::Request;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::{Method, Request};
+use spin_sdk::http::Method;
 use spinpresso_domain::auth::{self, Claims, Role, StaffPins};
 use spinpresso_domain::DomainError;
 
@@ -103,7 +104,7 @@ impl Secrets {
 }
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.header(name).and_then(|v| v.as_str())
+    req.header(name)
 }
 
 /// The client's address as Spin reports it.

@@ -1,10 +1,11 @@
 //! The `barista` component: a barista's actions on an order (claim, release,
 //! complete). Two baristas racing for one order: one wins, the other gets 409.
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::lifecycle::{self, StaffAction};

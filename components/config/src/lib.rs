@@ -2,10 +2,11 @@
 //! and `/healthz`.
 
 use serde::Deserialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::kv::SpinKv;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;

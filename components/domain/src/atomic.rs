@@ -153,6 +153,59 @@ where
     Err(DomainError::refused("busy", 503, "too many simultaneous changes; try again"))
 }
 
+/// [`update`] on the record's stored JSON instead of its parsed value, for
+/// hot paths that change a small part of a large record without parsing the
+/// rest. `decide` gets the JSON of `data` as stored and answers the new
+/// `data` JSON; it answers `None` for a record in a shape it does not handle,
+/// and so does this function (also for a record not written by
+/// [`crate::kv::to_json`]): the caller then uses [`update`]. The same swap,
+/// retry and write-id rules as [`update_from`].
+pub fn update_raw<R>(
+    kv: &impl KeyValue,
+    key: &str,
+    writer: &str,
+    missing: impl Fn() -> DomainError,
+    mut decide: impl FnMut(&[u8]) -> Option<Decision<Vec<u8>, R>>,
+) -> Result<Option<R>, DomainError> {
+    let mut pending: Option<(String, R)> = None;
+    for _ in 0..MAX_TRIES {
+        let bytes = kv.get_for_update(key)?.ok_or_else(&missing)?;
+        let Some(current) = crate::json_bytes::split_versioned(&bytes) else { return Ok(None) };
+        if let Some((write, answer)) = pending.take() {
+            if current.write == write {
+                return Ok(Some(answer)); // the swap landed although it was reported as failed
+            }
+        }
+        match decide(current.data) {
+            None => return Ok(None),
+            Some(Decision::Keep(answer)) => return Ok(Some(answer)),
+            Some(Decision::Write(data, answer)) => {
+                let rev = current.rev + 1;
+                let write = format!("{writer}#{rev}");
+                if kv.compare_and_swap(key, &bytes, &versioned_bytes(rev, &write, &data))? {
+                    return Ok(Some(answer));
+                }
+                pending = Some((write, answer));
+            }
+        }
+    }
+    Err(DomainError::refused("busy", 503, "too many simultaneous changes; try again"))
+}
+
+/// What [`Versioned::to_bytes`] writes for a record whose `data` is the JSON `data`.
+pub fn versioned_bytes(rev: u64, write: &str, data: &[u8]) -> Vec<u8> {
+    let write = to_json(&write);
+    let mut out = Vec::with_capacity(data.len() + write.len() + 40);
+    out.extend_from_slice(br#"{"rev":"#);
+    out.extend_from_slice(rev.to_string().as_bytes());
+    out.extend_from_slice(br#","write":"#);
+    out.extend_from_slice(&write);
+    out.extend_from_slice(br#","data":"#);
+    out.extend_from_slice(data);
+    out.push(b'}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +290,44 @@ mod tests {
             let swapped = self.0.compare_and_swap(key, expected, new)?;
             Ok(swapped && !self.1.swap(false, std::sync::atomic::Ordering::SeqCst))
         }
+    }
+
+    #[test]
+    fn raw_records_are_written_as_serde_writes_them() {
+        let record = Versioned { rev: 3, write: "a\"b#3".into(), data: vec![1, 2] };
+        assert_eq!(versioned_bytes(3, "a\"b#3", b"[1,2]"), record.to_bytes());
+    }
+
+    #[test]
+    fn raw_updates_change_the_stored_json_and_leave_other_shapes_to_serde() {
+        let kv = MemoryKv::new();
+        kv.set("n", &Versioned::first(vec![1u32]).to_bytes()).unwrap();
+        let appended = update_raw(&kv, "n", "w", missing, |data| {
+            let inner = data.strip_suffix(b"]")?;
+            Some(Decision::Write([inner, b",2]"].concat(), "appended"))
+        });
+        assert_eq!(appended.unwrap(), Some("appended"));
+        let (record, _) = read::<Vec<u32>>(&kv, "n").unwrap().unwrap();
+        assert_eq!((record.data, record.rev, record.write.as_str()), (vec![1, 2], 2, "w#2"));
+        // A shape the decision does not handle, and a record serde must read.
+        assert_eq!(update_raw(&kv, "n", "w", missing, |_| None::<Decision<Vec<u8>, ()>>).unwrap(), None);
+        kv.set("m", br#"{"write":"x#1","rev":1,"data":[]}"#).unwrap();
+        let never = update_raw(&kv, "m", "w", missing, |_| -> Option<Decision<Vec<u8>, ()>> { panic!("not called") });
+        assert_eq!(never.unwrap(), None);
+    }
+
+    #[test]
+    fn a_raw_swap_that_landed_but_reported_failure_is_recognised_not_repeated() {
+        let kv = LyingKv(MemoryKv::new(), true.into());
+        kv.set("n", &Versioned::first(vec![1u32]).to_bytes()).unwrap();
+        let mut decided = 0;
+        let answer = update_raw(&kv, "n", "req-1", missing, |data| {
+            decided += 1;
+            let inner = data.strip_suffix(b"]")?;
+            Some(Decision::Write([inner, b",2]"].concat(), ()))
+        });
+        assert_eq!((answer.unwrap(), decided), (Some(()), 1), "decided once");
+        assert_eq!(read::<Vec<u32>>(&kv, "n").unwrap().unwrap().0.data, vec![1, 2]);
     }
 
     #[test]

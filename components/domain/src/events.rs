@@ -7,9 +7,9 @@
 //! - `shop/{shop}/events/seq`         counter: the id of the newest event
 //! - `shop/{shop}/events/page/{0..63}` JSON `Versioned<Page>`: events with id / 8 = page
 
-use crate::atomic::{read, update, Decision, Versioned};
+use crate::atomic::{read, update, update_raw, Decision, Versioned};
 use crate::error::DomainError;
-use crate::json_bytes::{split_at_byte, split_versioned};
+use crate::json_bytes::split_at_byte;
 use crate::kv::KeyValue;
 use crate::shop::ShopId;
 use serde::{Deserialize, Serialize};
@@ -232,12 +232,11 @@ fn write_to_page(
 }
 
 /// The usual append — events newer than every stored one, or the first of a
-/// page whose ring slot still holds an older page — done on the stored bytes:
-/// the stored events are copied, never parsed (they are most of what an
-/// append used to cost). The same compare-and-swap rules as
-/// [`crate::atomic::update`], write id included. False when the page is not
-/// in the usual shape or the change is not the usual one: then the caller
-/// parses the page.
+/// page whose ring slot still holds an older page — done on the stored JSON
+/// ([`update_raw`]): the stored events are copied, never parsed (they are
+/// most of what an append used to cost). False when the page is not in the
+/// usual shape or the change is not the usual one: then the caller parses
+/// the page.
 fn append_in_place(
     kv: &impl KeyValue,
     key: &str,
@@ -246,46 +245,32 @@ fn append_in_place(
     raw: &[(u64, Box<RawValue>)],
     missing: impl Fn() -> DomainError,
 ) -> Result<bool, DomainError> {
-    let mut attempted: Option<String> = None;
-    for _ in 0..crate::atomic::MAX_TRIES {
-        let bytes = kv.get_for_update(key)?.ok_or_else(&missing)?;
-        let Some(stored) = PageBytes::read(&bytes) else { return Ok(false) };
-        if attempted.as_deref() == Some(stored.write) {
-            return Ok(true); // the swap landed although it was reported as failed
-        }
+    let appended = update_raw(kv, key, writer, missing, |data| {
+        let stored = PageData::read(data)?;
         let newer = raw.iter().all(|(id, _)| stored.ids.last().is_none_or(|last| id > last));
         let kept = match stored.page.cmp(&page) {
             std::cmp::Ordering::Equal if newer => Some(&stored),
             std::cmp::Ordering::Less => None, // the ring comes round: the old page is dropped
-            _ => return Ok(false),
+            _ => return None,
         };
-        let rev = stored.rev + 1;
-        let write = format!("{writer}#{rev}");
-        if kv.compare_and_swap(key, &bytes, &page_bytes(rev, &write, page, kept, raw))? {
-            return Ok(true);
-        }
-        attempted = Some(write);
-    }
-    Ok(false)
+        Some(Decision::Write(page_data(page, kept, raw), ()))
+    })?;
+    Ok(appended.is_some())
 }
 
-/// A stored page record as [`crate::kv::to_json`] writes `Versioned<RawPage>`:
-/// `{"rev":R,"write":"W","data":{"page":P,"ids":[…],"events":[…]}}`, read
-/// without parsing the events.
-struct PageBytes<'a> {
-    rev: u64,
-    write: &'a str,
+/// A page's data as [`crate::kv::to_json`] writes a `RawPage`:
+/// `{"page":P,"ids":[…],"events":[…]}`, read without parsing the events.
+struct PageData<'a> {
     page: i64,
     ids: Vec<u64>,
     /// The events' JSON between the brackets.
     events: &'a [u8],
 }
 
-impl<'a> PageBytes<'a> {
-    /// `None` for any other shape (an older layout, an escaped write id).
-    fn read(bytes: &'a [u8]) -> Option<Self> {
-        let record = split_versioned(bytes)?;
-        let rest = record.data.strip_prefix(br#"{"page":"#)?;
+impl<'a> PageData<'a> {
+    /// `None` for any other shape (such as pages written before ids were listed).
+    fn read(data: &'a [u8]) -> Option<Self> {
+        let rest = data.strip_prefix(br#"{"page":"#)?;
         let (page, rest) = split_at_byte(rest, b',')?;
         let rest = rest.strip_prefix(br#""ids":["#)?;
         let (ids, rest) = split_at_byte(rest, b']')?;
@@ -296,26 +281,21 @@ impl<'a> PageBytes<'a> {
                 ids.split(|b| *b == b',').map(|id| std::str::from_utf8(id).ok()?.parse().ok()).collect::<Option<_>>()?
             }
         };
-        // Pages written before ids were listed have events but no ids.
         if ids.is_empty() != events.is_empty() {
             return None;
         }
         let page = std::str::from_utf8(page).ok()?.parse().ok()?;
-        Some(Self { rev: record.rev, write: record.write, page, ids, events })
+        Some(Self { page, ids, events })
     }
 }
 
-/// The bytes [`crate::kv::to_json`] would write for page `page` at `rev`:
-/// the events `kept` already had, then `added`.
-fn page_bytes(rev: u64, write: &str, page: i64, kept: Option<&PageBytes>, added: &[(u64, Box<RawValue>)]) -> Vec<u8> {
+/// The JSON [`crate::kv::to_json`] writes for a `RawPage` of page `page`
+/// holding the events `kept` already had, then `added`.
+fn page_data(page: i64, kept: Option<&PageData>, added: &[(u64, Box<RawValue>)]) -> Vec<u8> {
     let kept_events = kept.map_or(&b""[..], |k| k.events);
-    let size = kept_events.len() + added.iter().map(|(_, e)| e.get().len() + 24).sum::<usize>() + 96;
+    let size = kept_events.len() + added.iter().map(|(_, e)| e.get().len() + 24).sum::<usize>() + 64;
     let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(br#"{"rev":"#);
-    out.extend_from_slice(rev.to_string().as_bytes());
-    out.extend_from_slice(br#","write":"#);
-    out.extend_from_slice(&crate::kv::to_json(&write));
-    out.extend_from_slice(br#","data":{"page":"#);
+    out.extend_from_slice(br#"{"page":"#);
     out.extend_from_slice(page.to_string().as_bytes());
     out.extend_from_slice(br#","ids":["#);
     let ids = kept.map_or(&[][..], |k| k.ids.as_slice()).iter().chain(added.iter().map(|(id, _)| id));
@@ -333,7 +313,7 @@ fn page_bytes(rev: u64, write: &str, page: i64, kept: Option<&PageBytes>, added:
         }
         out.extend_from_slice(event.get().as_bytes());
     }
-    out.extend_from_slice(b"]}}");
+    out.extend_from_slice(b"]}");
     out
 }
 
@@ -527,40 +507,32 @@ mod tests {
         assert_eq!(all.events.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
     }
 
-    /// What `to_json` writes for a page holding events `ids` (with data `{"i": id}`).
-    fn serde_page(rev: u64, write: &str, page: i64, ids: &[u64]) -> Vec<u8> {
-        let events = ids.iter().map(|id| (*id, data(&json!({ "id": id, "i": id })))).collect();
-        Versioned { rev, write: write.to_string(), data: RawPage::new(page, events) }.to_bytes()
-    }
-
     #[test]
     fn an_append_in_place_writes_exactly_what_serde_would() {
         let added = |ids: &[u64]| ids.iter().map(|id| (*id, data(&json!({ "id": id, "i": id })))).collect::<Vec<_>>();
+        let page_json = |page: i64, ids: &[u64]| crate::kv::to_json(&RawPage::new(page, added(ids)));
         // Onto a page with events, onto an empty one, and over an older page in the ring slot.
-        let stored = serde_page(4, "w#4", 3, &[24, 25]);
-        let read = PageBytes::read(&stored).unwrap();
-        assert_eq!((read.rev, read.write, read.page, read.ids.as_slice()), (4, "w#4", 3, &[24, 25][..]));
-        assert_eq!(page_bytes(5, "x#5", 3, Some(&read), &added(&[26, 27])), serde_page(5, "x#5", 3, &[24, 25, 26, 27]));
-        let empty = serde_page(1, "w#1", 3, &[]);
-        let read = PageBytes::read(&empty).unwrap();
-        assert_eq!(page_bytes(2, "x#2", 3, Some(&read), &added(&[24])), serde_page(2, "x#2", 3, &[24]));
-        assert_eq!(page_bytes(9, "x#9", 67, None, &added(&[536])), serde_page(9, "x#9", 67, &[536]));
-        // An odd write id is escaped as serde escapes it.
-        assert_eq!(page_bytes(2, "a\"b#2", 3, None, &added(&[24])), serde_page(2, "a\"b#2", 3, &[24]));
+        let stored = page_json(3, &[24, 25]);
+        let read = PageData::read(&stored).unwrap();
+        assert_eq!((read.page, read.ids.as_slice()), (3, &[24, 25][..]));
+        assert_eq!(page_data(3, Some(&read), &added(&[26, 27])), page_json(3, &[24, 25, 26, 27]));
+        let empty = page_json(3, &[]);
+        let read = PageData::read(&empty).unwrap();
+        assert_eq!(page_data(3, Some(&read), &added(&[24])), page_json(3, &[24]));
+        assert_eq!(page_data(67, None, &added(&[536])), page_json(67, &[536]));
     }
 
     #[test]
     fn pages_of_another_shape_are_parsed_instead() {
         let (kv, shop) = setup();
-        // A slot as the log's creation left it (no id list), and a page with an escaped write id.
-        assert!(PageBytes::read(&kv.get(&page_key(&shop, 0)).unwrap().unwrap()).is_none());
-        assert!(PageBytes::read(&serde_page(2, "a\"b#2", 0, &[1])).is_none());
-        assert!(PageBytes::read(b"{}").is_none());
+        let data_of = |bytes: Vec<u8>| crate::json_bytes::split_versioned(&bytes).map(|r| r.data.to_vec());
+        // A slot as the log's creation left it (no id list).
+        let created = data_of(kv.get(&page_key(&shop, 0)).unwrap().unwrap()).unwrap();
+        assert!(PageData::read(&created).is_none());
+        assert!(PageData::read(b"{}").is_none());
         add(&kv, &shop, 3, 1_000);
-        assert!(
-            PageBytes::read(&kv.get(&page_key(&shop, 0)).unwrap().unwrap()).is_some(),
-            "written in the usual shape"
-        );
+        let written = data_of(kv.get(&page_key(&shop, 0)).unwrap().unwrap()).unwrap();
+        assert!(PageData::read(&written).is_some(), "written in the usual shape");
     }
 
     /// A store that stores a swap but reports it failed once, like Spin's Redis provider can.
@@ -595,7 +567,7 @@ mod tests {
         let lying = LyingKv(kv, true.into());
         let new = NewEvent { kind: kind::MAKE_ORDER, order_id: None, customer_id: None, data: data(&json!({})) };
         append(&lying, &shop, "w", 1_000, new).unwrap();
-        let page = PageBytes::read(&lying.0.get(&page_key(&shop, 0)).unwrap().unwrap()).unwrap().ids;
-        assert_eq!(page, [1, 2, 3], "stored once");
+        let (page, _) = read::<RawPage>(&lying.0, &page_key(&shop, 0)).unwrap().unwrap();
+        assert_eq!(page.data.ids, [1, 2, 3], "stored once");
     }
 }

@@ -55,6 +55,25 @@ pub fn find_element<'a>(array: &'a [u8], prefix: &[u8]) -> Option<Option<&'a [u8
     }
 }
 
+/// The elements of the JSON array `array` (objects and arrays only), found
+/// by their brackets; `None` when it is not such an array.
+pub fn elements(array: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut rest = array.strip_prefix(b"[")?;
+    let mut found = Vec::new();
+    if rest == b"]" {
+        return Some(found);
+    }
+    loop {
+        let end = value_end(rest)?;
+        found.push(&rest[..end]);
+        rest = match rest[end..].split_first()? {
+            (b',', next) => next,
+            (b']', []) => return Some(found),
+            _ => return None,
+        };
+    }
+}
+
 /// The length of the object or array that `bytes` starts with.
 fn value_end(bytes: &[u8]) -> Option<usize> {
     if !matches!(bytes.first(), Some(b'{' | b'[')) {
@@ -116,6 +135,9 @@ mod tests {
         assert_eq!(found(r#"{"id":"c""#), element(json!({"id": "c"})), "only top-level elements");
         assert_eq!(found(r#"{"id":"a""#).map(|e| e.len()), element(json!(array_first(&array))).map(|e| e.len()));
         assert_eq!(found(r#"{"id":"z""#), None);
+        assert_eq!(elements(&array).unwrap().len(), 3);
+        assert_eq!(elements(b"[]").unwrap().len(), 0);
+        assert!(elements(b"[1]").is_none() && elements(b"[{}").is_none());
         assert_eq!(find_element(b"[]", b"{").unwrap(), None);
         for bad in [&b"{}"[..], b"[1,2]", b"[{}", b"[{}x{}]", b"[{\"a\":\"}]"] {
             assert!(find_element(bad, b"{\"id\"").is_none(), "{}", String::from_utf8_lossy(bad));

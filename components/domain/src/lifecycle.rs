@@ -13,7 +13,8 @@
 //! - `shop/{shop}/archive/{day}/init`    counter: elects the one writer that creates the day's archive
 
 use crate::atomic::{
-    decode, read, read_for_update, read_many, update, update_from, update_from_rev, Decision, Snapshot, Versioned,
+    decode, read, read_for_update, read_many, update, update_from, update_from_rev, update_raw, Decision, Snapshot,
+    Versioned,
 };
 use crate::auth::keyed_digest;
 use crate::error::DomainError;
@@ -442,6 +443,12 @@ fn release_customer<K: KeyValue>(
 fn take_capacity<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig, id: &str) -> Result<(), DomainError> {
     let max = config.max_open_orders as usize;
     let check_after_ms = ctx.now_ms + config.customer_timeout_seconds as i64 * 1000;
+    // The order is written next, as its first revision.
+    let queue = QueueNote { rev: 1, state: OrderState::AwaitingDrink, number: None, drink: None, barista: None };
+    let entry = OpenEntry { id: id.to_string(), check_after_ms, queue: Some(queue) };
+    if add_open_entry(ctx, shop, &entry, max)? {
+        return Ok(());
+    }
     let mut open_now = 0;
     for attempt in 0..2 {
         // Full: the entries whose order may have timed out, to settle before one more try.
@@ -454,10 +461,7 @@ fn take_capacity<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig, 
                 return Ok(Decision::Keep(Err((set.orders.len(), due.collect::<Vec<_>>()))));
             }
             let mut next = set.clone();
-            // The order is written next, as its first revision.
-            let queue =
-                QueueNote { rev: 1, state: OrderState::AwaitingDrink, number: None, drink: None, barista: None };
-            next.orders.push(OpenEntry { id: id.to_string(), check_after_ms, queue: Some(queue) });
+            next.orders.push(entry.clone());
             Ok(Decision::Write(next, Ok(())))
         })?;
         let (open, due) = match outcome {
@@ -477,6 +481,39 @@ fn take_capacity<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig, 
         409,
         format!("the baristas have {open_now} orders to make: try again in a few minutes"),
     ))
+}
+
+/// The usual capacity decision — room left, the order not listed yet — on
+/// the stored JSON ([`update_raw`]): the new entry is added after the others,
+/// which are counted and searched by their bytes, not parsed. True when the
+/// entry is listed (added now, or before); false when the set is full (or
+/// not in the usual shape): then the caller parses it.
+fn add_open_entry<K: KeyValue>(
+    ctx: &Ctx<K>,
+    shop: &ShopId,
+    entry: &OpenEntry,
+    max: usize,
+) -> Result<bool, DomainError> {
+    let listed = [&b"["[..], &crate::kv::to_json(&entry.id), b","].concat();
+    let added = update_raw(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |data| {
+        let array = data.strip_prefix(br#"{"orders":"#)?.strip_suffix(b"}")?;
+        let entries = crate::json_bytes::elements(array)?;
+        // Entries stored as objects (earlier versions) are compared by serde.
+        if entries.iter().any(|e| !e.starts_with(b"[")) {
+            return None;
+        }
+        if entries.iter().any(|e| e.starts_with(&listed)) {
+            return Some(Decision::Keep(()));
+        }
+        if entries.len() >= max {
+            return None;
+        }
+        let inner = &array[1..array.len() - 1];
+        let comma = if inner.is_empty() { &b""[..] } else { b"," };
+        let next = [&br#"{"orders":["#[..], inner, comma, &crate::kv::to_json(entry), b"]}"].concat();
+        Some(Decision::Write(next, ()))
+    })?;
+    Ok(added.is_some())
 }
 
 // ---------------------------------------------------------------- drink
@@ -879,23 +916,42 @@ fn queue_facts<K: KeyValue>(ctx: &Ctx<K>, open: &OpenSet) -> Result<Vec<QueueFac
 /// after a change wrote revision `rev` of it; a note of an older revision
 /// than the entry's is dropped. The shop's queue as it stands after.
 fn note<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, order: &Order, rev: u64) -> Result<Vec<QueueFacts>, DomainError> {
-    let noted = QueueNote::of(order, rev);
-    let open = update(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |set: &OpenSet| {
-        let Some(at) = set.orders.iter().position(|e| e.id == order.id) else {
-            return Ok(Decision::Keep(set.clone())); // finished meanwhile
-        };
-        let entry = &set.orders[at];
-        if entry.queue.as_ref().is_some_and(|q| q.rev >= rev) {
-            return Ok(Decision::Keep(set.clone()));
-        }
-        let mut next = set.clone();
-        next.orders[at] = OpenEntry {
+    let noted = |entry: &OpenEntry| {
+        let newer = entry.queue.as_ref().is_none_or(|q| q.rev < rev);
+        newer.then(|| OpenEntry {
             id: order.id.clone(),
             check_after_ms: order.deadline_ms.unwrap_or(entry.check_after_ms),
-            queue: Some(noted.clone()),
+            queue: Some(QueueNote::of(order, rev)),
+        })
+    };
+    // Usually on the stored JSON: only this order's entry is parsed and replaced.
+    let listed = [&b"["[..], &crate::kv::to_json(&order.id), b","].concat();
+    let in_place = update_raw(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |data| {
+        let array = data.strip_prefix(br#"{"orders":"#)?.strip_suffix(b"}")?;
+        let entries = crate::json_bytes::elements(array)?;
+        let Some(mine) = entries.iter().find(|e| e.starts_with(&listed)) else {
+            // Finished meanwhile, or stored as an object by an earlier version.
+            return entries.iter().all(|e| e.starts_with(b"[")).then(|| Decision::Keep(data.to_vec()));
         };
-        Ok(Decision::Write(next.clone(), next))
+        let entry: OpenEntry = serde_json::from_slice(mine).ok()?;
+        let Some(next) = noted(&entry) else { return Some(Decision::Keep(data.to_vec())) };
+        let at = mine.as_ptr() as usize - data.as_ptr() as usize;
+        let next = [&data[..at], &crate::kv::to_json(&next), &data[at + mine.len()..]].concat();
+        Some(Decision::Write(next.clone(), next))
     })?;
+    let open: OpenSet = match in_place {
+        Some(data) => serde_json::from_slice(&data)
+            .map_err(|e| crate::kv::KvError::Corrupt { key: shop.key("open"), reason: e.to_string() })?,
+        None => update(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |set: &OpenSet| {
+            let Some(at) = set.orders.iter().position(|e| e.id == order.id) else {
+                return Ok(Decision::Keep(set.clone())); // finished meanwhile
+            };
+            let Some(next) = noted(&set.orders[at]) else { return Ok(Decision::Keep(set.clone())) };
+            let mut set = set.clone();
+            set.orders[at] = next;
+            Ok(Decision::Write(set.clone(), set))
+        })?,
+    };
     queue_facts(ctx, &open)
 }
 
@@ -1891,6 +1947,23 @@ mod tests {
         let entry = open_entry(&kv, &id);
         let order: Order = read(&kv, &order_key(&id)).unwrap().unwrap().0.data;
         assert_eq!(Some(entry.check_after_ms), order.deadline_ms, "a noted entry is due at the order's deadline");
+    }
+
+    #[test]
+    fn open_entries_added_in_place_are_stored_as_serde_stores_them() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        for customer in ["a", "b", "c"] {
+            redeem_as(&kv, T0, customer).unwrap();
+        }
+        let stored = kv.get("shop/main/open").unwrap().unwrap();
+        let (record, _) = read::<OpenSet>(&kv, "shop/main/open").unwrap().unwrap();
+        assert_eq!(record.data.orders.len(), 3);
+        assert_eq!(stored, record.to_bytes(), "the bytes serde writes");
+        // A redemption retried after it took its slot does not take a second one.
+        let first = record.data.orders[0].clone();
+        assert!(add_open_entry(&ctx(&kv, T0), &ShopId::main(), &first, 20).unwrap());
+        assert_eq!(read::<OpenSet>(&kv, "shop/main/open").unwrap().unwrap().0.data.orders.len(), 3);
     }
 
     #[test]

@@ -6,10 +6,11 @@
 
 mod sse;
 
-use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
+use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::events;
@@ -87,7 +88,7 @@ fn subscribe(req: &Request, stream: &str) -> Result<Subscription, DomainError> {
         _ => Audience::Board,
     };
     load_shop(&env.kv, &shop)?;
-    let header = req.header("last-event-id").and_then(|v| v.as_str());
+    let header = req.header("last-event-id");
     let query = request::query_param(req, "lastEventId");
     let after = match resume_position(header, query.as_deref()) {
         Some(position) => position,

@@ -1,7 +1,8 @@
 //! The raw `wasi:http` side of streaming: building the response by hand so the
 //! body can be written (and flushed) event by event while the instance polls.
 
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, Request, Response, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, Response, ResponseOutparam};
+use spinpresso_adapter::incoming::Request;
 use spinpresso_domain::events::{self, Event};
 use spinpresso_domain::lifecycle;
 use spinpresso_domain::order::OrderState;
@@ -18,13 +19,7 @@ const SECOND_NS: u64 = 1_000_000_000;
 
 /// The incoming request as the adapter's helpers know it (streams have no body).
 pub fn to_request(incoming: &IncomingRequest) -> Request {
-    let uri = incoming.path_with_query().unwrap_or_else(|| "/".to_string());
-    let mut builder = Request::builder();
-    builder.method(incoming.method()).uri(uri);
-    for (name, value) in incoming.headers().entries() {
-        builder.header(name, String::from_utf8_lossy(&value).into_owned());
-    }
-    builder.build()
+    Request::head_of(incoming)
 }
 
 /// Sends a complete (non-streaming) response.

@@ -1,9 +1,10 @@
 //! The `identity` component: anonymous customer sessions and staff sign-in.
 
 use serde::Deserialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::http::{self, component_route};
+use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::kv::SpinKv;
 use spinpresso_adapter::request::{self, Secrets, CUSTOMER_COOKIE, STAFF_COOKIE};
 use spinpresso_domain::auth::{self, CUSTOMER_TOKEN_SECONDS, STAFF_TOKEN_SECONDS};

@@ -1,10 +1,11 @@
 //! The `metrics` component: a shop's figures per business day (JSON, admin),
 //! every shop's figures for Prometheus (`/metrics`), and a day's orders as CSV.
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::{constant_time_eq, Role};
 use spinpresso_domain::lifecycle;
@@ -67,7 +68,7 @@ fn day_metrics(req: &Request) -> Result<Response, DomainError> {
 /// authenticate with the `sweeper_token` (a machine credential) or an admin token.
 fn prometheus(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
-    let bearer = req.header("authorization").and_then(|v| v.as_str()).and_then(|h| h.strip_prefix("Bearer "));
+    let bearer = req.header("authorization").and_then(|h| h.strip_prefix("Bearer "));
     let machine = bearer.is_some_and(|t| constant_time_eq(t.trim().as_bytes(), env.secrets.sweeper_token().as_bytes()));
     if !machine {
         request::authorize(req, &env.secrets, Role::Admin, None, env.now_ms)?;

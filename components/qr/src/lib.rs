@@ -3,9 +3,10 @@
 
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::http::{self, component_route, path_param};
+use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::kv::SpinKv;
 use spinpresso_adapter::request::{self, Secrets};
 use spinpresso_domain::auth::Role;

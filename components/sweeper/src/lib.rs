@@ -4,10 +4,11 @@
 //! events flowing and the store within its key budget.
 
 use serde::Deserialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route};
+use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::constant_time_eq;
 use spinpresso_domain::DomainError;
@@ -36,11 +37,7 @@ struct SweepRequest {
 
 fn sweep(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
-    let sent = req
-        .header("authorization")
-        .and_then(|v| v.as_str())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let sent = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
     if !constant_time_eq(sent.trim().as_bytes(), env.secrets.sweeper_token().as_bytes()) {
         return Err(DomainError::Unauthorized {
             code: "unauthenticated",

@@ -2,8 +2,9 @@
 //! folder, through `files` in spin.toml) with content types, directory
 //! indexes, revalidation (`ETag` / `If-None-Match`) and no path traversal.
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
+use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::static_files::{etag_matches, resolve, Resolved};
 
 /// Where spin.toml mounts `static/` inside the component.
@@ -14,9 +15,9 @@ fn handle(req: Request) -> Response {
     if !matches!(req.method(), Method::Get | Method::Head) {
         return text(405, "method not allowed").header("allow", "GET, HEAD").build();
     }
-    let path = req.header("spin-path-info").and_then(|v| v.as_str()).unwrap_or_else(|| req.path());
+    let path = req.header("spin-path-info").unwrap_or_else(|| req.path());
     let resolved = resolve(std::path::Path::new(ROOT), path);
-    let if_none_match = req.header("if-none-match").and_then(|v| v.as_str());
+    let if_none_match = req.header("if-none-match");
     let head = *req.method() == Method::Head;
     match resolved {
         Resolved::File(file) => {
