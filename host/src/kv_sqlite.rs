@@ -140,10 +140,12 @@ const MAX_TXN_OPS: usize = 512;
 /// When every request that used it is waiting, it commits at once.
 const MAX_OPEN: Duration = Duration::from_millis(2);
 
-/// How often the WAL is copied back into the database file. Often, because
-/// each checkpoint syncs what was written since the last one, and large
-/// syncs stall the commits that follow them.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How often the WAL is copied back into the database file. A page written
+/// many times between two checkpoints is copied once: every 0.5 s instead of
+/// 0.1 s saved about 2 `pwrite`s and 2 `pread`s per customer-flow request
+/// (16 clients), with no longer stalls (the syncs run on the checkpointer's
+/// own connection, not in any commit).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// WAL size past which the writer itself catches up. Under steady writes
 /// the background checkpoint never sees the WAL fully copied back at the
