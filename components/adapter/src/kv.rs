@@ -86,6 +86,22 @@ impl KeyValue for SpinKv {
         Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
     }
 
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        match entries {
+            [] => Ok(()),
+            [(key, value)] => self.set(key, value),
+            _ => batch::set_many(&self.bucket, entries).map_err(store_error),
+        }
+    }
+
+    fn delete_many(&self, keys: &[String]) -> KvResult<()> {
+        match keys {
+            [] => Ok(()),
+            [key] => self.delete(key),
+            _ => batch::delete_many(&self.bucket, keys).map_err(store_error),
+        }
+    }
+
     fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
         atomics::increment(&self.bucket, key, delta).map_err(store_error)
     }

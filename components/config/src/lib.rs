@@ -59,7 +59,7 @@ fn config_changed(env: &Env, shop: &ShopId) -> Result<Response, DomainError> {
     let view = load_shop(&env.kv, shop)?;
     let new = NewEvent { kind: kind::CONFIG_CHANGED, order_id: None, customer_id: None, data: events::data(&view) };
     // The change is stored; a lost event must not turn it into an error.
-    let _ = events::append(&env.kv, shop, &env.writer, env.now_ms, new);
+    let _ = events::append(&env.kv, shop, env.now_ms, new);
     Ok(http::json(200, &view))
 }
 

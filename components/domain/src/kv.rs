@@ -58,6 +58,17 @@ pub trait KeyValue {
         keys.iter().map(|key| self.get(key)).collect()
     }
 
+    /// Writes many keys in one go. Real stores write them all or none;
+    /// this default (for test stores) writes them one by one.
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        entries.iter().try_for_each(|(key, value)| self.set(key, value))
+    }
+
+    /// Deletes many keys in one go (absent ones are no error).
+    fn delete_many(&self, keys: &[String]) -> KvResult<()> {
+        keys.iter().try_for_each(|key| self.delete(key))
+    }
+
     /// Reads a JSON value.
     fn get_json<T: DeserializeOwned>(&self, key: &str) -> KvResult<Option<T>>
     where

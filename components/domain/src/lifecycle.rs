@@ -199,7 +199,7 @@ fn emit_all<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, events: Vec<(&str, Option<
         })
         .collect();
     // The change itself is already stored; a lost event must not undo it or fail the request.
-    let _ = events::append_all(ctx.kv, shop, ctx.writer, ctx.now_ms, new);
+    let _ = events::append_all(ctx.kv, shop, ctx.now_ms, new);
 }
 
 /// Counts a change in the day's metrics; the figures after it. The change
@@ -223,7 +223,7 @@ fn emit_refusal<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, customer: &str, reason
 
 fn append_event<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, new: NewEvent) {
     // The change itself is already stored; a lost event must not undo it or fail the request.
-    let _ = events::append(ctx.kv, shop, ctx.writer, ctx.now_ms, new);
+    let _ = events::append(ctx.kv, shop, ctx.now_ms, new);
 }
 
 pub fn read_order<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, DomainError> {
@@ -1066,7 +1066,7 @@ pub struct JourneyStep {
 pub fn journey<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: Option<&str>) -> Result<Vec<JourneyStep>, DomainError> {
     let order = get_order(ctx, id, customer)?;
     let shop = ShopId::parse(&order.shop_id)?;
-    let logged = events::read_after(ctx.kv, &shop, 0, (events::PAGE_SIZE * events::PAGES) as usize, ctx.now_ms)?;
+    let logged = events::read_newest(ctx.kv, &shop, ctx.now_ms)?;
     let mut steps: Vec<JourneyStep> = logged
         .events
         .into_iter()
@@ -1419,6 +1419,8 @@ fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) 
     }
     let mut dropped = 0;
     if last.day != now.day {
+        // The event log's keys as earlier versions kept it.
+        ctx.kv.delete_many(&events::legacy_keys(shop))?;
         for back in ARCHIVE_DAYS_KEPT..ARCHIVE_DAYS_KEPT + 3 {
             let day = business_day(ctx.now_ms - back * 86_400_000, 0, 0);
             let metrics_key = format!("shop/{shop}/metrics/{day}");

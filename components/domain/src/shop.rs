@@ -348,7 +348,6 @@ fn seed_main(kv: &impl KeyValue) -> Result<ShopView, DomainError> {
 /// Every key a shop needs before its first order (CAS never creates keys);
 /// the config is written last: its presence marks a complete shop.
 fn write_shop_keys(kv: &impl KeyValue, shop: &ShopId, config: &ShopConfig, menu: &[Drink]) -> Result<(), DomainError> {
-    crate::events::create_log(kv, shop)?;
     crate::lifecycle::create_queue(kv, shop)?;
     kv.set(&shop.key("menu"), &Versioned::first(menu.to_vec()).to_bytes())?;
     kv.set(&shop.key("config"), &Versioned::first(config.clone()).to_bytes())?;
