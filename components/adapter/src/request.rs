@@ -29,7 +29,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A fresh id for this request: marks its writes in the store.
 pub fn request_id() -> String {
-    random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect()
+    data_encoding::HEXLOWER.encode(&random_bytes::<8>())
 }
 
 /// The secrets and settings from Spin variables, with development fallbacks.

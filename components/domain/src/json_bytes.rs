@@ -79,19 +79,10 @@ fn value_end(bytes: &[u8]) -> Option<usize> {
     if !matches!(bytes.first(), Some(b'{' | b'[')) {
         return None;
     }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (at, byte) in bytes.iter().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let (mut depth, mut at) = (0usize, 0);
+    while let Some(byte) = bytes.get(at) {
         match byte {
-            b'"' => in_string = true,
+            b'"' => at = string_end(bytes, at + 1)?,
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
                 depth = depth.checked_sub(1)?;
@@ -101,8 +92,21 @@ fn value_end(bytes: &[u8]) -> Option<usize> {
             }
             _ => {}
         }
+        at += 1;
     }
     None
+}
+
+/// Where the string whose text starts at `from` ends (its closing quote):
+/// a search for the next quote or backslash, not a look at every byte's state.
+fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let next = from + bytes.get(from..)?.iter().position(|b| matches!(b, b'"' | b'\\'))?;
+        if bytes[next] == b'"' {
+            return Some(next);
+        }
+        from = next + 2; // past the escaped character
+    }
 }
 
 #[cfg(test)]
