@@ -558,8 +558,10 @@ pub fn submit_drink<K: KeyValue>(
     let open = note(ctx, &shop, &numbered, rev)?;
     let start = crate::shop::parse_day_start(&config_day_start).unwrap_or(300);
     let hour = crate::time::business_hour(ctx.now_ms, utc_offset, start);
-    let figures = count(ctx, &shop, &numbered.day, metrics::Happened::Submitted { order: &numbered, hour });
-    let view = view_in(ctx, &numbered, &open, figures)?;
+    let recent = metrics::record_submitted(ctx.kv, &shop, &numbered.day, ctx.writer, &numbered, hour)
+        .map_err(|e| eprintln!("metrics of shop {shop} not updated: {e}"))
+        .ok();
+    let view = view_in(ctx, &numbered, &open, recent)?;
     emit(ctx, &shop, kind::WAITING_COMPLETION, Some(&numbered), events::data(&event_data::Order { order: &view }));
     Ok(view)
 }
@@ -794,7 +796,7 @@ fn view_in<K: KeyValue>(
     ctx: &Ctx<K>,
     order: &Order,
     open: &[QueueFacts],
-    figures: Option<metrics::DayMetrics>,
+    recent: Option<metrics::RecentByDrink>,
 ) -> Result<OrderView, DomainError> {
     let current = order.at(ctx.now_ms);
     if current.state != OrderState::Queued {
@@ -805,11 +807,11 @@ fn view_in<K: KeyValue>(
         .iter()
         .filter(|o| o.state_at(ctx.now_ms) == OrderState::Queued && o.number.is_some() && o.number < order.number)
         .collect();
-    let figures = match figures {
-        Some(figures) => figures,
-        None => metrics::day_record(ctx.kv, &shop, &order.day)?,
+    let recent = match recent {
+        Some(recent) => recent,
+        None => metrics::day_record(ctx.kv, &shop, &order.day)?.recent_by_drink,
     };
-    let pace = Pace::of(figures, open, ctx.now_ms);
+    let pace = Pace::of(recent, open, ctx.now_ms);
     let mine = current.drink.as_ref().map(|d| d.id.as_str());
     let work: u64 = ahead.iter().map(|o| pace.seconds_for(o.drink_id())).sum::<u64>() + pace.seconds_for(mine);
     let mut view = current.view(ctx.now_ms, Some(ahead.len() as u32 + 1));
@@ -819,13 +821,13 @@ fn view_in<K: KeyValue>(
 
 /// How fast the baristas are going: per drink, from the day's recent completions.
 struct Pace {
-    metrics: metrics::DayMetrics,
+    recent: metrics::RecentByDrink,
     /// Baristas making drinks now (at least one).
     baristas: u64,
 }
 
 impl Pace {
-    fn of(metrics: metrics::DayMetrics, open: &[QueueFacts], now_ms: i64) -> Self {
+    fn of(recent: metrics::RecentByDrink, open: &[QueueFacts], now_ms: i64) -> Self {
         let mut making: Vec<&str> = open
             .iter()
             .filter(|o| o.state_at(now_ms) == OrderState::InProgress)
@@ -833,20 +835,20 @@ impl Pace {
             .collect();
         making.sort_unstable();
         making.dedup();
-        Self { metrics, baristas: making.len().max(1) as u64 }
+        Self { recent, baristas: making.len().max(1) as u64 }
     }
 
     /// Seconds of barista work an order needs: its drink's recent average, else
     /// the average over all drinks, else a default.
     fn seconds_for(&self, drink: Option<&str>) -> u64 {
         drink
-            .and_then(|d| metrics::drink_average(&self.metrics, d))
+            .and_then(|d| metrics::recent_average(&self.recent, d))
             .or_else(|| self.overall())
             .unwrap_or((DEFAULT_SERVICE_MS / 1000) as u64)
     }
 
     fn overall(&self) -> Option<u64> {
-        let all: Vec<u64> = self.metrics.recent_by_drink.values().flatten().copied().collect();
+        let all: Vec<u64> = self.recent.values().flatten().copied().collect();
         (!all.is_empty()).then(|| all.iter().sum::<u64>() / all.len() as u64)
     }
 
@@ -1266,7 +1268,7 @@ pub fn wait_estimate<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<WaitEst
     let waiting: Vec<&QueueFacts> =
         open.iter().filter(|o| matches!(o.state_at(ctx.now_ms), OrderState::Queued | OrderState::InProgress)).collect();
     let figures = metrics::day_record(ctx.kv, shop, &today(&view.config, ctx.now_ms))?;
-    let pace = Pace::of(figures, &open, ctx.now_ms);
+    let pace = Pace::of(figures.recent_by_drink, &open, ctx.now_ms);
     let per_order = pace.overall().unwrap_or((DEFAULT_SERVICE_MS / 1000) as u64);
     let work: u64 = waiting.iter().map(|o| pace.seconds_for(o.drink_id())).sum::<u64>() + per_order;
     Ok(WaitEstimate {

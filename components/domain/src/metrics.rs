@@ -6,12 +6,13 @@
 //! - `shop/{shop}/metrics/{day}/init`  counter: elects the creator of the day's record
 //! - `shop/{shop}/metrics/{day}/started` counter: orders started (redeemed) that day
 
-use crate::atomic::{read, update, Decision, Versioned};
+use crate::atomic::{read, update, update_raw, Decision, Versioned};
 use crate::error::DomainError;
 use crate::kv::KeyValue;
 use crate::order::{Canceller, Order, TimeoutCause};
 use crate::shop::ShopId;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// Upper bounds (seconds) of the wait-time histogram buckets; the last bucket is unbounded.
@@ -83,6 +84,9 @@ pub struct DayMetrics {
     pub recent_by_drink: BTreeMap<String, Vec<u64>>,
 }
 
+/// The last completions' claim-to-complete seconds per drink (what wait estimates use).
+pub type RecentByDrink = BTreeMap<String, Vec<u64>>;
+
 /// What happened to an order, for the day's record (a start is counted by [`started`]).
 pub enum Happened<'a> {
     Submitted { order: &'a Order, hour: usize },
@@ -120,8 +124,7 @@ pub fn record(
         Ok(Decision::Write(next.clone(), next))
     };
     // The record exists for all but the day's first change: try it first.
-    const ABSENT: &str = "metrics_absent";
-    match update(kv, &key(shop, day), writer, || DomainError::not_found(ABSENT, "no record yet"), apply_to) {
+    match update(kv, &key(shop, day), writer, absent, apply_to) {
         Err(e) if e.code() == ABSENT => {
             ensure_day(kv, shop, day)?;
             update(kv, &key(shop, day), writer, not_ready, apply_to)
@@ -130,21 +133,103 @@ pub fn record(
     }
 }
 
+const ABSENT: &str = "metrics_absent";
+
+fn absent() -> DomainError {
+    DomainError::not_found(ABSENT, "no record yet")
+}
+
+/// The day's record with only the figures a submission changes parsed; the
+/// others stay the stored JSON and are copied back as they are. Fields in
+/// the order of [`DayMetrics`], so it writes the same JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubmittedFigures<'a> {
+    #[serde(borrow)]
+    started: &'a RawValue,
+    submitted: u64,
+    #[serde(borrow)]
+    completed: &'a RawValue,
+    #[serde(borrow)]
+    cancelled_customer: &'a RawValue,
+    #[serde(borrow)]
+    cancelled_barista: &'a RawValue,
+    #[serde(borrow)]
+    cancelled_admin: &'a RawValue,
+    #[serde(borrow)]
+    timed_out_customer: &'a RawValue,
+    #[serde(borrow)]
+    timed_out_barista: &'a RawValue,
+    drinks: BTreeMap<String, u64>,
+    options: BTreeMap<String, u64>,
+    per_hour: Vec<u64>,
+    #[serde(borrow)]
+    baristas: &'a RawValue,
+    #[serde(borrow)]
+    wait: &'a RawValue,
+    #[serde(borrow)]
+    claim_to_complete: &'a RawValue,
+    #[serde(borrow)]
+    recent_by_drink: &'a RawValue,
+}
+
+/// Counts a submission ([`record`] of [`Happened::Submitted`]) parsing and
+/// writing back only the figures it changes: the busiest change of the
+/// record no longer reads its histograms and per-drink lists into maps and
+/// back. The day's recent completion times per drink, after it.
+pub fn record_submitted(
+    kv: &impl KeyValue,
+    shop: &ShopId,
+    day: &str,
+    writer: &str,
+    order: &Order,
+    hour: usize,
+) -> Result<RecentByDrink, DomainError> {
+    let counted = update_raw(kv, &key(shop, day), writer, absent, |data| {
+        let mut figures: SubmittedFigures = serde_json::from_slice(data).ok()?;
+        let f = &mut figures;
+        count_submission(&mut f.submitted, &mut f.drinks, &mut f.options, &mut f.per_hour, order, hour);
+        let recent = serde_json::from_str(figures.recent_by_drink.get()).ok()?;
+        Some(Decision::Write(crate::kv::to_json(&figures), recent))
+    });
+    match counted {
+        Ok(Some(recent)) => Ok(recent),
+        // The day's first change (no record yet), or a record in another shape: the whole record.
+        Ok(None) => Ok(record(kv, shop, day, writer, Happened::Submitted { order, hour })?.recent_by_drink),
+        Err(e) if e.code() == ABSENT => {
+            Ok(record(kv, shop, day, writer, Happened::Submitted { order, hour })?.recent_by_drink)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How a submission moves the figures (shared by [`apply`] and [`record_submitted`]).
+fn count_submission(
+    submitted: &mut u64,
+    drinks: &mut BTreeMap<String, u64>,
+    options: &mut BTreeMap<String, u64>,
+    per_hour: &mut Vec<u64>,
+    order: &Order,
+    hour: usize,
+) {
+    *submitted += 1;
+    if let Some(drink) = &order.drink {
+        *drinks.entry(drink.id.clone()).or_default() += 1;
+        for option in &drink.options {
+            *options.entry(format!("{}.{}", option.group_id, option.option_id)).or_default() += 1;
+        }
+    }
+    if per_hour.len() != 24 {
+        *per_hour = vec![0; 24];
+    }
+    per_hour[hour % 24] += 1;
+}
+
 /// The pure part: how one change moves the figures.
 pub fn apply(m: &mut DayMetrics, what: &Happened) {
     match what {
         Happened::Submitted { order, hour } => {
-            m.submitted += 1;
-            if let Some(drink) = &order.drink {
-                *m.drinks.entry(drink.id.clone()).or_default() += 1;
-                for option in &drink.options {
-                    *m.options.entry(format!("{}.{}", option.group_id, option.option_id)).or_default() += 1;
-                }
-            }
-            if m.per_hour.len() != 24 {
-                m.per_hour = vec![0; 24];
-            }
-            m.per_hour[hour % 24] += 1;
+            count_submission(&mut m.submitted, &mut m.drinks, &mut m.options, &mut m.per_hour, order, *hour)
         }
         Happened::Finished(order) => match order.state {
             crate::order::OrderState::Completed => {
@@ -184,7 +269,12 @@ pub fn apply(m: &mut DayMetrics, what: &Happened) {
 
 /// The rolling average (seconds) of a drink's last completions, if any.
 pub fn drink_average(m: &DayMetrics, drink: &str) -> Option<u64> {
-    let recent = m.recent_by_drink.get(drink).filter(|r| !r.is_empty())?;
+    recent_average(&m.recent_by_drink, drink)
+}
+
+/// [`drink_average`] from the recent completions alone.
+pub fn recent_average(recent: &RecentByDrink, drink: &str) -> Option<u64> {
+    let recent = recent.get(drink).filter(|r| !r.is_empty())?;
     Some(recent.iter().sum::<u64>() / recent.len() as u64)
 }
 
@@ -348,5 +438,103 @@ mod tests {
         assert!(text.contains("spinpresso_wait_seconds_bucket{shop=\"main\",le=\"60\"} 0\n"));
         assert!(text.contains("spinpresso_wait_seconds_bucket{shop=\"main\",le=\"90\"} 1\n"));
         assert!(text.contains("spinpresso_open_orders{shop=\"main\"} 1\n"));
+    }
+
+    fn submitted(drink: &str, options: &[(&str, &str)]) -> Order {
+        let chosen = |(group, option): &(&str, &str)| crate::order::ChosenOption {
+            group_id: group.to_string(),
+            option_id: option.to_string(),
+            name: option.to_string(),
+        };
+        Order {
+            id: format!("o-{drink}"),
+            shop_id: "main".into(),
+            customer_id: "c".into(),
+            display_name: None,
+            day: "2026-11-30".into(),
+            slot: 1,
+            number: Some(1),
+            state: crate::order::OrderState::Queued,
+            drink: Some(crate::order::OrderedDrink {
+                id: drink.into(),
+                name: drink.into(),
+                icon: String::new(),
+                options: options.iter().map(chosen).collect(),
+            }),
+            created_ms: 0,
+            submitted_ms: Some(1_000),
+            claimed_ms: Some(61_000),
+            finished_ms: Some(121_000),
+            deadline_ms: None,
+            barista_id: Some("b1".into()),
+            cancelled_by: None,
+            timeout_cause: None,
+            robot: false,
+        }
+    }
+
+    #[test]
+    fn a_submission_counted_on_the_stored_json_writes_what_the_whole_record_would() {
+        let (kv, shop, day) = (crate::kv::MemoryKv::new(), ShopId::main(), "2026-11-30");
+        let (whole, partial) = (crate::kv::MemoryKv::new(), &kv);
+        // The day's first change creates the record (the whole-record path).
+        let latte = submitted("latte", &[("milk", "oat"), ("size", "large")]);
+        let recent = record_submitted(partial, &shop, day, "w1", &latte, 2).unwrap();
+        assert!(recent.is_empty());
+        record(&whole, &shop, day, "w1", Happened::Submitted { order: &latte, hour: 2 }).unwrap();
+        let mut completed = latte.clone();
+        completed.state = crate::order::OrderState::Completed;
+        for kv in [partial, &whole] {
+            record(kv, &shop, day, "w2", Happened::Finished(&completed)).unwrap();
+        }
+        // Then submissions on a record with histograms, baristas and recent times.
+        for (n, order) in
+            [submitted("mocha", &[]), latte.clone(), submitted("latte", &[("milk", "soy")])].iter().enumerate()
+        {
+            let writer = format!("w{}", n + 3);
+            let recent = record_submitted(partial, &shop, day, &writer, order, 5 + n).unwrap();
+            assert_eq!(recent, BTreeMap::from([("latte".to_string(), vec![60])]));
+            record(&whole, &shop, day, &writer, Happened::Submitted { order, hour: 5 + n }).unwrap();
+        }
+        let stored = |kv: &crate::kv::MemoryKv| kv.get(&key(&shop, day)).unwrap().unwrap();
+        assert_eq!(String::from_utf8(stored(partial)).unwrap(), String::from_utf8(stored(&whole)).unwrap());
+        // The stored JSON is in the shape the partial path reads (it would not fall back).
+        let bytes = stored(partial);
+        let data = crate::json_bytes::split_versioned(&bytes).unwrap().data;
+        let figures: SubmittedFigures = serde_json::from_slice(data).unwrap();
+        assert_eq!(crate::kv::to_json(&figures), data);
+        let figures = day_record(partial, &shop, day).unwrap();
+        assert_eq!((figures.submitted, figures.completed), (4, 1));
+        assert_eq!(figures.drinks, BTreeMap::from([("latte".into(), 3), ("mocha".into(), 1)]));
+        assert_eq!(figures.options["milk.oat"], 2);
+        assert_eq!((figures.per_hour[2], figures.per_hour[5], figures.per_hour[7]), (1, 1, 1));
+    }
+
+    #[test]
+    fn concurrent_submissions_and_completions_are_all_counted() {
+        let kv = std::sync::Arc::new(crate::kv::MemoryKv::new());
+        let (shop, day) = (ShopId::main(), "2026-11-30");
+        record_submitted(&*kv, &shop, day, "first", &submitted("latte", &[]), 0).unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (kv, shop) = (kv.clone(), shop.clone());
+                std::thread::spawn(move || {
+                    let mut done = submitted("latte", &[]);
+                    done.state = crate::order::OrderState::Completed;
+                    for i in 0..25 {
+                        let writer = format!("t{t}-{i}");
+                        if t % 2 == 0 {
+                            record_submitted(&*kv, &shop, day, &writer, &submitted("mocha", &[]), 1).unwrap();
+                        } else {
+                            record(&*kv, &shop, day, &writer, Happened::Finished(&done)).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let figures = day_record(&*kv, &shop, day).unwrap();
+        assert_eq!((figures.submitted, figures.completed, figures.drinks["mocha"]), (101, 100, 100));
+        assert_eq!(figures.per_hour[1], 100);
     }
 }
