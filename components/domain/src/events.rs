@@ -302,7 +302,7 @@ mod tests {
     fn a_reader_lapped_while_reading_is_told_to_reload() {
         let (kv, shop) = setup();
         add(&kv, &shop, 10, 1_000);
-        // Between the reader's look at the counter and its read, 512 more events landed.
+        // Between the reader's look at the counter and its read, KEPT more events landed.
         kv.set(&event_key(&shop, 5), &stored(&shop, 5 + KEPT, 1_000)).unwrap();
         let read = read_after(&kv, &shop, 0, 100, 1_000).unwrap();
         assert!(read.reset && read.events.is_empty());
