@@ -156,9 +156,9 @@ const RESTART_WAL_BYTES: i64 = 64 << 20;
 
 /// Page size of a new database file (SQLite's default, and Spin's). Smaller
 /// pages write fewer bytes per commit but more of them: a value of a few KB
-/// (an event page) spans a chain of overflow pages, each one WAL frame and
-/// two `pwrite`s, and each B-tree rebalance makes the commit scan the whole
-/// page cache, 4× larger in pages. Measured with the WAL bounded: 1 KiB
+/// (an open set, a day's metrics) spans a chain of overflow pages, each one
+/// WAL frame and two `pwrite`s, and each B-tree rebalance makes the commit
+/// scan the whole page cache, 4× larger in pages. Measured with the WAL bounded: 1 KiB
 /// pages cost the customer flow about 15 % more CPU. An existing file keeps
 /// its page size.
 const PAGE_SIZE: i64 = 4096;
