@@ -136,23 +136,40 @@ mod tests {
     struct Server(Child, u16);
 
     impl Server {
+        /// Starts Redis on a free port. Another test may take the port between
+        /// its choice and Redis binding it (Redis then exits): that try is
+        /// dropped and another port chosen. Ready once Redis itself answers.
         fn start() -> Server {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed");
-            // Dropping the server kills and reaps the process, also if it never answers.
-            let server = Server(child, port);
-            for _ in 0..200 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return server;
+            for _ in 0..5 {
+                let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+                let child = Command::new("redis-server")
+                    .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server is installed");
+                // Dropping the server kills and reaps the process, also if it never answers.
+                let mut server = Server(child, port);
+                for _ in 0..400 {
+                    if server.0.try_wait().ok().flatten().is_some() {
+                        break; // it could not bind the port
+                    }
+                    if answers_ping(port) && server.0.try_wait().ok().flatten().is_none() {
+                        return server;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(25));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(25));
             }
             panic!("redis-server did not start");
         }
+    }
+
+    /// Whether a Redis server answers PING on the port.
+    fn answers_ping(port: u16) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
     }
 
     impl Drop for Server {

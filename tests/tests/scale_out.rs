@@ -13,20 +13,41 @@ struct Redis {
 }
 
 impl Redis {
+    /// Starts Redis on a free port. Another process may take the port between
+    /// its choice and Redis binding it (Redis then exits): that try is dropped
+    /// and another port chosen. Ready once Redis itself answers.
     fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/test.sh installs it)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (scripts/test.sh installs it)");
+            // Dropping it kills and reaps the process, also if it never answers.
+            let mut redis = Redis { child, port };
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if redis.child.try_wait().ok().flatten().is_some() {
+                    break; // it could not bind the port
+                }
+                if answers_ping(port) && redis.child.try_wait().ok().flatten().is_none() {
+                    return redis;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        Redis { child, port }
+        panic!("redis-server did not start");
     }
+}
+
+/// Whether a Redis server answers PING on the port.
+fn answers_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
 }
 
 impl Drop for Redis {
