@@ -1,11 +1,11 @@
 //! Reading the records this crate writes without parsing all of them.
 //!
-//! Two hot paths only need a small part of a large record: an event append
-//! (the page's events are copied, never looked at) and a submission (one
-//! drink of a ~5 KB menu). Both know the exact shape `kv::to_json` writes,
-//! read that shape from the bytes, and parse with serde whatever else they
-//! find (every function here returns `None` when the bytes are not in the
-//! expected shape).
+//! Hot paths that need a small part of a record: a submission (one drink of
+//! a ~5 KB menu), a capacity decision and a queue note (one entry of the
+//! open set), a board answered from its cache. They know the exact shape
+//! `kv::to_json` writes, read that shape from the bytes, and parse with serde
+//! whatever else they find (every function here returns `None` when the
+//! bytes are not in the expected shape).
 
 /// A `Versioned` record as `to_json` writes it: `{"rev":R,"write":"W","data":…}`.
 pub struct Envelope<'a> {
@@ -38,37 +38,43 @@ pub fn split_at_byte(bytes: &[u8], end: u8) -> Option<(&[u8], &[u8])> {
 /// well-formed array of objects and arrays. Elements are found by their
 /// brackets (strings and escapes skipped), not parsed.
 pub fn find_element<'a>(array: &'a [u8], prefix: &[u8]) -> Option<Option<&'a [u8]>> {
-    let mut rest = array.strip_prefix(b"[")?;
-    if rest == b"]" {
-        return Some(None);
-    }
-    loop {
-        let end = value_end(rest)?;
-        if rest.starts_with(prefix) {
-            return Some(Some(&rest[..end]));
+    let mut found = None;
+    walk_elements(array, |element| {
+        let hit = element.starts_with(prefix);
+        if hit {
+            found = Some(element);
         }
-        rest = match rest[end..].split_first()? {
-            (b',', next) => next,
-            (b']', []) => return Some(None),
-            _ => return None,
-        };
-    }
+        !hit
+    })?;
+    Some(found)
 }
 
 /// The elements of the JSON array `array` (objects and arrays only), found
 /// by their brackets; `None` when it is not such an array.
 pub fn elements(array: &[u8]) -> Option<Vec<&[u8]>> {
-    let mut rest = array.strip_prefix(b"[")?;
     let mut found = Vec::new();
+    walk_elements(array, |element| {
+        found.push(element);
+        true
+    })?;
+    Some(found)
+}
+
+/// Hands each element of `array` to `visit` in order, while it answers true;
+/// `None` when the part walked is not a well-formed array of objects and arrays.
+fn walk_elements<'a>(array: &'a [u8], mut visit: impl FnMut(&'a [u8]) -> bool) -> Option<()> {
+    let mut rest = array.strip_prefix(b"[")?;
     if rest == b"]" {
-        return Some(found);
+        return Some(());
     }
     loop {
         let end = value_end(rest)?;
-        found.push(&rest[..end]);
+        if !visit(&rest[..end]) {
+            return Some(());
+        }
         rest = match rest[end..].split_first()? {
             (b',', next) => next,
-            (b']', []) => return Some(found),
+            (b']', []) => return Some(()),
             _ => return None,
         };
     }
