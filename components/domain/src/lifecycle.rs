@@ -494,14 +494,9 @@ fn add_open_entry<K: KeyValue>(
     entry: &OpenEntry,
     max: usize,
 ) -> Result<bool, DomainError> {
-    let listed = [&b"["[..], &crate::kv::to_json(&entry.id), b","].concat();
+    let listed = crate::open_set::entry_prefix(&entry.id);
     let added = update_raw(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |data| {
-        let array = data.strip_prefix(br#"{"orders":"#)?.strip_suffix(b"}")?;
-        let entries = crate::json_bytes::elements(array)?;
-        // Entries stored as objects (earlier versions) are compared by serde.
-        if entries.iter().any(|e| !e.starts_with(b"[")) {
-            return None;
-        }
+        let (array, entries) = crate::open_set::raw_entries(data)?;
         if entries.iter().any(|e| e.starts_with(&listed)) {
             return Some(Decision::Keep(()));
         }
@@ -927,13 +922,11 @@ fn note<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, order: &Order, rev: u64) -> Re
         })
     };
     // Usually on the stored JSON: only this order's entry is parsed and replaced.
-    let listed = [&b"["[..], &crate::kv::to_json(&order.id), b","].concat();
+    let listed = crate::open_set::entry_prefix(&order.id);
     let in_place = update_raw(ctx.kv, &shop.key("open"), ctx.writer, shop_missing(shop), |data| {
-        let array = data.strip_prefix(br#"{"orders":"#)?.strip_suffix(b"}")?;
-        let entries = crate::json_bytes::elements(array)?;
+        let (_, entries) = crate::open_set::raw_entries(data)?;
         let Some(mine) = entries.iter().find(|e| e.starts_with(&listed)) else {
-            // Finished meanwhile, or stored as an object by an earlier version.
-            return entries.iter().all(|e| e.starts_with(b"[")).then(|| Decision::Keep(data.to_vec()));
+            return Some(Decision::Keep(data.to_vec())); // finished meanwhile
         };
         let entry: OpenEntry = serde_json::from_slice(mine).ok()?;
         let Some(next) = noted(&entry) else { return Some(Decision::Keep(data.to_vec())) };

@@ -35,6 +35,20 @@ pub struct OpenEntry {
     pub queue: Option<QueueNote>,
 }
 
+/// An open set's JSON as `kv::to_json` writes it, read without parsing:
+/// the entries' array and each entry's JSON. `None` for another shape, or
+/// when an entry is stored as an object (earlier versions): serde reads those.
+pub fn raw_entries(data: &[u8]) -> Option<(&[u8], Vec<&[u8]>)> {
+    let array = data.strip_prefix(br#"{"orders":"#)?.strip_suffix(b"}")?;
+    let entries = crate::json_bytes::elements(array)?;
+    entries.iter().all(|e| e.starts_with(b"[")).then_some((array, entries))
+}
+
+/// How the stored JSON of order `id`'s entry starts (`["<id>",`).
+pub fn entry_prefix(id: &str) -> Vec<u8> {
+    [&b"["[..], &crate::kv::to_json(&id), b","].concat()
+}
+
 impl Serialize for OpenEntry {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(if self.queue.is_some() { 7 } else { 2 }))?;
