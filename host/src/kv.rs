@@ -347,6 +347,15 @@ impl KvStats {
     }
 
     /// Counts the values an answer carries.
+    /// Counts an answer that took since `started` (what it read, the time), and hands it on.
+    fn answered(&self, started: std::time::Instant, out: KvResult<KvOut>) -> KvResult<KvOut> {
+        self.waited(started);
+        if let Ok(out) = &out {
+            self.after(out);
+        }
+        out
+    }
+
     fn after(&self, out: &KvOut) {
         match out {
             KvOut::Value(value) | KvOut::NotSwapped(value) => self.read(size(value)),
@@ -417,23 +426,10 @@ impl KvBackend for Counted {
         self.stats.before(&op);
         let started = std::time::Instant::now();
         match self.inner.submit_in(store, op, &self.session) {
-            Pending::Ready(Some(out)) => {
-                self.stats.waited(started);
-                if let Ok(out) = &out {
-                    self.stats.after(out);
-                }
-                Pending::ready(out)
-            }
+            Pending::Ready(Some(out)) => Pending::ready(self.stats.answered(started, out)),
             pending => {
                 let stats = self.stats.clone();
-                Pending::Later(Box::pin(async move {
-                    let out = pending.await;
-                    stats.waited(started);
-                    if let Ok(out) = &out {
-                        stats.after(out);
-                    }
-                    out
-                }))
+                Pending::Later(Box::pin(async move { stats.answered(started, pending.await) }))
             }
         }
     }
