@@ -43,6 +43,16 @@ pub enum Decision<T, R> {
 /// A record as read, with the exact bytes a compare-and-swap must expect.
 pub type Snapshot<T> = (Versioned<T>, Vec<u8>);
 
+/// The snapshot of revision `rev` of a record that `writer` has just written
+/// with `data` (as [`update_from_rev`] writes it), to change it again without
+/// reading it back. Should anyone have changed it since, that costs one
+/// failed swap, and the retry reads it.
+pub fn written<T: Serialize>(writer: &str, rev: u64, data: T) -> Snapshot<T> {
+    let record = Versioned { rev, write: format!("{writer}#{rev}"), data };
+    let bytes = record.to_bytes();
+    (record, bytes)
+}
+
 /// Reads a versioned record.
 pub fn read<T: DeserializeOwned>(kv: &impl KeyValue, key: &str) -> Result<Option<Snapshot<T>>, DomainError> {
     parse(key, kv.get(key)?)

@@ -13,8 +13,7 @@
 //! - `shop/{shop}/archive/{day}/init`    counter: elects the one writer that creates the day's archive
 
 use crate::atomic::{
-    decode, read, read_for_update, read_many, update, update_from, update_from_rev, update_raw, Decision, Snapshot,
-    Versioned,
+    self, decode, read, read_for_update, read_many, update, update_from_rev, update_raw, Decision, Snapshot, Versioned,
 };
 use crate::auth::keyed_digest;
 use crate::error::DomainError;
@@ -247,7 +246,9 @@ pub struct Redeemed {
 
 enum ShardOutcome {
     Reserved,
+    /// The customer redeemed this code before: the order it made.
     Existing(String),
+    Closed,
 }
 
 /// Redeems a QR code for a customer: every gate of DESIGN §3, atomically
@@ -263,17 +264,15 @@ pub fn redeem<K: KeyValue>(
     let config = &load_ready_config(ctx.kv, shop)?;
     let slot = qr::redeemable_slot(ctx.signing_key, shop, config, code, ctx.now_ms / 1000)?;
     let id = order_id(ctx.signing_key, shop, slot, customer);
-    if let Some(existing) = read_order(ctx, &id)? {
-        return Ok(Redeemed { order: view_of(ctx, &existing)?, created: false, tokens_left: None });
-    }
-    if !config.open {
-        emit_refusal(ctx, shop, customer, "shop_closed");
-        return Err(DomainError::refused("shop_closed", 409, "the shop is closed right now; come back soon"));
-    }
-
     let day = today(config, ctx.now_ms);
+    // The customer's shard knows every code they redeemed that is still
+    // redeemable: a repeat is answered from it, without a read of its own.
     match reserve_customer(ctx, shop, config, customer, &id, slot, &day)? {
         ShardOutcome::Existing(existing) => return redeemed_before(ctx, &existing),
+        ShardOutcome::Closed => {
+            emit_refusal(ctx, shop, customer, "shop_closed");
+            return Err(DomainError::refused("shop_closed", 409, "the shop is closed right now; come back soon"));
+        }
         ShardOutcome::Reserved => {}
     }
     let tokens_left = match qr::take_token(ctx.kv, shop, slot, config.drinks_per_code) {
@@ -312,29 +311,24 @@ pub fn redeem<K: KeyValue>(
         timeout_cause: None,
         robot,
     };
-    // The id was elected in the customer's shard: no one else writes this key now.
-    ctx.kv.set(&order_key(&id), &Versioned::first(order.clone()).to_bytes())?;
     let view = order.view(ctx.now_ms, None);
+    let new_event =
+        |kind, data| NewEvent { kind, order_id: Some(&order.id), customer_id: Some(&order.customer_id), data };
+    let events = vec![
+        new_event(kind::NEW_ORDER, events::data(&event_data::NewOrder { order: &view, tokens_left })),
+        // The order itself is in the event before; this one says until when the customer may choose.
+        new_event(kind::WORKFLOW_STARTED, events::data(&event_data::Started { deadline: view.deadline.as_deref() })),
+    ];
+    // The id was elected in the customer's shard: no one else writes this key now.
+    let record = (order_key(&id), Versioned::first(&order).to_bytes());
+    events::store_with(ctx.kv, shop, ctx.now_ms, record, events)?;
     if let Err(e) = metrics::started(ctx.kv, shop, &order.day) {
         eprintln!("metrics of shop {shop} not updated: {e}");
     }
-    emit_all(
-        ctx,
-        shop,
-        vec![
-            (kind::NEW_ORDER, Some(&order), events::data(&event_data::NewOrder { order: &view, tokens_left })),
-            // The order itself is in the event before; this one says until when the customer may choose.
-            (
-                kind::WORKFLOW_STARTED,
-                Some(&order),
-                events::data(&event_data::Started { deadline: view.deadline.as_deref() }),
-            ),
-        ],
-    );
     Ok(Redeemed { order: view, created: true, tokens_left: Some(tokens_left) })
 }
 
-/// A concurrent duplicate redemption: the first one is writing the order.
+/// A repeated redemption: the order the first one made (or is making).
 fn redeemed_before<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Redeemed, DomainError> {
     match read_order(ctx, id)? {
         Some(order) => Ok(Redeemed { order: view_of(ctx, &order)?, created: false, tokens_left: None }),
@@ -351,17 +345,21 @@ fn reserve_customer<K: KeyValue>(
     slot: u64,
     day: &str,
 ) -> Result<ShardOutcome, DomainError> {
+    let live_from = qr::oldest_redeemable(config, ctx.now_ms / 1000);
     for attempt in 0..2 {
         let outcome =
             update(ctx.kv, &shard_key(shop, customer), ctx.writer, shop_missing(shop), |shard: &CustomerShard| {
                 let mut next = shard.clone();
-                prune_shard(&mut next, day);
+                prune_shard(&mut next, day, live_from);
                 let entry = next
                     .customers
                     .entry(customer.to_string())
                     .or_insert_with(|| CustomerEntry { day: day.to_string(), ..CustomerEntry::default() });
                 if let Some(existing) = entry.codes.get(&slot) {
                     return Ok(Decision::Keep(Ok(ShardOutcome::Existing(existing.clone()))));
+                }
+                if !config.open {
+                    return Ok(Decision::Keep(Ok(ShardOutcome::Closed)));
                 }
                 if entry.open.len() >= config.max_open_orders_per_customer as usize {
                     return Ok(Decision::Keep(Err(entry.open.clone())));
@@ -401,16 +399,20 @@ fn reserve_customer<K: KeyValue>(
     ))
 }
 
-/// Drops customers with nothing open from a shard once their day is over.
-fn prune_shard(shard: &mut CustomerShard, day: &str) {
-    shard.customers.retain(|_, e| !e.open.is_empty() || e.day == day);
+/// Starts a new day for the customers of a shard whose day is over: their
+/// count restarts, and their codes are forgotten except those still
+/// redeemable (slot `live_from` or later), so that a code redeemed just
+/// before the day changed still answers its order, not a second one with
+/// the same id. Customers left with nothing are dropped.
+fn prune_shard(shard: &mut CustomerShard, day: &str, live_from: qr::Slot) {
     for entry in shard.customers.values_mut() {
         if entry.day != day {
             entry.day = day.to_string();
             entry.today = 0;
-            entry.codes.clear();
+            entry.codes.retain(|slot, _| *slot >= live_from);
         }
     }
+    shard.customers.retain(|_, e| !e.open.is_empty() || e.today > 0 || !e.codes.is_empty());
 }
 
 /// Undoes the customer's reservation (a later gate refused) or drops a finished order.
@@ -531,25 +533,29 @@ pub fn submit_drink<K: KeyValue>(
     let (config_day_start, utc_offset) = (config.day_starts_at.clone(), config.utc_offset_minutes);
 
     // Step 1: the transition, without a number yet (exactly one request wins it).
-    let submitted = update_from(ctx.kv, &order_key(id), ctx.writer, Some(snapshot), order_not_found, |o: &Order| {
-        if o.state == OrderState::Queued && o.drink.as_ref() == Some(&drink) && o.number.is_some() {
-            return Ok(Decision::Keep(None)); // a retry of a submission that landed
-        }
-        let next = o.submit(drink.clone(), 0, ctx.now_ms, barista_timeout)?;
-        Ok(Decision::Write(Order { number: None, day: day.clone(), ..next.clone() }, Some(next)))
-    })?;
-    let Some(_) = submitted else {
+    let (submitted, rev) =
+        update_from_rev(ctx.kv, &order_key(id), ctx.writer, Some(snapshot), order_not_found, |o: &Order| {
+            if o.state == OrderState::Queued && o.drink.as_ref() == Some(&drink) && o.number.is_some() {
+                return Ok(Decision::Keep(None)); // a retry of a submission that landed
+            }
+            let next = o.submit(drink.clone(), 0, ctx.now_ms, barista_timeout)?;
+            let unnumbered = Order { number: None, day: day.clone(), ..next };
+            Ok(Decision::Write(unnumbered.clone(), Some(unnumbered)))
+        })?;
+    let Some(unnumbered) = submitted else {
         return view_of(ctx, &read_order(ctx, id)?.ok_or_else(order_not_found)?);
     };
     // Step 2: the number. Only the winner of step 1 takes one, so numbers have no gaps.
     let number = ctx.kv.increment(&number_key(&shop, &day), 1)? as u32;
-    let (numbered, rev) = update_from_rev(ctx.kv, &order_key(id), ctx.writer, None, order_not_found, |o: &Order| {
-        Ok(if o.number.is_some() {
-            Decision::Keep(o.clone())
-        } else {
-            Decision::Write(o.keep_number(number), o.keep_number(number))
-        })
-    })?;
+    let wrote = atomic::written(ctx.writer, rev, unnumbered);
+    let (numbered, rev) =
+        update_from_rev(ctx.kv, &order_key(id), ctx.writer, Some(wrote), order_not_found, |o: &Order| {
+            Ok(if o.number.is_some() {
+                Decision::Keep(o.clone())
+            } else {
+                Decision::Write(o.keep_number(number), o.keep_number(number))
+            })
+        })?;
     let open = note(ctx, &shop, &numbered, rev)?;
     let start = crate::shop::parse_day_start(&config_day_start).unwrap_or(300);
     let hour = crate::time::business_hour(ctx.now_ms, utc_offset, start);
@@ -1675,6 +1681,35 @@ mod tests {
     }
 
     #[test]
+    fn a_code_redeemed_again_after_the_day_changed_answers_its_order() {
+        // Two-hour codes: the 04:00–06:00 slot spans the 05:00 start of the business day.
+        let kv = MemoryKv::new();
+        open_shop(&kv, |c| c.code_rotation_seconds = 7_200);
+        let before = T0 - 5 * 3_600_000 - 120_000; // 04:58
+        let after = before + 180_000; // 05:01, the next business day
+        let code = qr::code_for(KEY, &ShopId::main(), qr::slot_at(before / 1000, 7_200));
+        let first = redeem(&ctx(&kv, before), &ShopId::main(), "e", &code, None, false).unwrap();
+        let queued = submit_drink(&ctx(&kv, before + 60_000), &first.order.id, "e", &latte()).unwrap();
+
+        let again = redeem(&ctx(&kv, after), &ShopId::main(), "e", &code, None, false).unwrap();
+        assert_eq!((again.created, &again.order.id), (false, &first.order.id));
+        assert_eq!((again.order.state, again.order.number), (OrderState::Queued, queued.number), "not replaced");
+        let slot = qr::slot_at(before / 1000, 7_200);
+        assert_eq!(qr::tokens_left(&kv, &ShopId::main(), slot, 10).unwrap(), 9);
+    }
+
+    #[test]
+    fn a_repeated_redemption_is_answered_while_the_shop_is_closed() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let first = redeem_as(&kv, T0, "f").unwrap();
+        change_config(&kv, &ShopId::main(), "close", |c| Ok(ShopConfig { open: false, ..c.clone() })).unwrap();
+        let again = redeem_as(&kv, T0 + 1_000, "f").unwrap();
+        assert_eq!((again.created, again.order.id), (false, first.order.id));
+        assert_eq!(redeem_as(&kv, T0 + 1_000, "g").unwrap_err().code(), "shop_closed");
+    }
+
+    #[test]
     fn each_gate_refuses_with_its_own_code() {
         let kv = MemoryKv::new();
         let closed = redeem_as(&kv, T0, "c").unwrap_err();
@@ -1854,9 +1889,17 @@ mod tests {
         kv: MemoryKv,
         reads: std::sync::Mutex<Vec<String>>,
         deletes: std::sync::Mutex<Vec<String>>,
+        /// Every call as a store sees it (a batch is one call): `"{method} {first key}"`.
+        calls: std::sync::Mutex<Vec<String>>,
     }
 
     impl Watched {
+        fn call(&self, method: &str, key: &str) {
+            self.calls.lock().unwrap().push(format!("{method} {key}"));
+        }
+        fn take_calls(&self) -> Vec<String> {
+            std::mem::take(&mut *self.calls.lock().unwrap())
+        }
         fn take_reads(&self) -> Vec<String> {
             std::mem::take(&mut *self.reads.lock().unwrap())
         }
@@ -1867,24 +1910,43 @@ mod tests {
 
     impl KeyValue for Watched {
         fn get(&self, key: &str) -> crate::kv::KvResult<Option<Vec<u8>>> {
+            self.call("get", key);
             self.reads.lock().unwrap().push(key.to_string());
             self.kv.get(key)
         }
         fn set(&self, key: &str, value: &[u8]) -> crate::kv::KvResult<()> {
+            self.call("set", key);
             self.kv.set(key, value)
         }
         fn delete(&self, key: &str) -> crate::kv::KvResult<()> {
+            self.call("delete", key);
             self.deletes.lock().unwrap().push(key.to_string());
             self.kv.delete(key)
         }
         fn list_prefix(&self, prefix: &str) -> crate::kv::KvResult<Vec<String>> {
+            self.call("list", prefix);
             self.kv.list_prefix(prefix)
         }
         fn increment(&self, key: &str, delta: i64) -> crate::kv::KvResult<i64> {
+            self.call("increment", key);
             self.kv.increment(key, delta)
         }
         fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> crate::kv::KvResult<bool> {
+            self.call("swap", key);
             self.kv.compare_and_swap(key, expected, new)
+        }
+        fn get_many(&self, keys: &[String]) -> crate::kv::KvResult<Vec<Option<Vec<u8>>>> {
+            if let Some(first) = keys.first() {
+                self.call("get_many", first); // none: no call, as in the Spin adapter
+            }
+            self.reads.lock().unwrap().extend(keys.iter().cloned());
+            self.kv.get_many(keys)
+        }
+        fn set_many(&self, entries: &[(String, Vec<u8>)]) -> crate::kv::KvResult<()> {
+            if let Some((first, _)) = entries.first() {
+                self.call("set_many", first);
+            }
+            self.kv.set_many(entries)
         }
     }
 
@@ -1983,6 +2045,43 @@ mod tests {
         assert!(!reads.iter().any(|k| k.contains("/metrics/")), "{reads:?}");
         let figures = metrics::day_metrics(&kv, &ShopId::main(), &day).unwrap();
         assert_eq!((figures.started, figures.submitted), (1, 0));
+    }
+
+    #[test]
+    fn the_customer_flow_makes_few_store_calls() {
+        // Each call is a host round trip and most are writes: the flow's
+        // speed is mostly their number (see docs/performance.md).
+        let kv = Watched::default();
+        open_shop(&kv.kv, |_| {});
+        queue_lattes(&kv, &["a"]);
+        kv.take_calls();
+        let id =
+            redeem(&wctx(&kv, T0 + 5_000), &ShopId::main(), "b", &code_at(T0 + 5_000), None, false).unwrap().order.id;
+        let redeeming = kv.take_calls();
+        submit_drink(&wctx(&kv, T0 + 6_000), &id, "b", &latte()).unwrap();
+        let submitting = kv.take_calls();
+        let shard = shard_key(&ShopId::main(), "b");
+        assert_eq!(
+            redeeming,
+            [
+                "get shop/main/config".to_string(),
+                format!("get {shard}"),
+                format!("swap {shard}"),
+                format!("increment {}", qr::used_key(&ShopId::main(), qr::slot_at(T0 / 1000, 300))),
+                "get shop/main/open".into(),
+                "swap shop/main/open".into(),
+                "increment shop/main/events/seq".into(),
+                format!("set_many {}", order_key(&id)),
+                format!("increment {}", metrics::started_key(&ShopId::main(), &business_day(T0, 0, 300))),
+            ]
+        );
+        let order = order_key(&id);
+        assert_eq!(
+            submitting.iter().map(|c| c.split(' ').next().unwrap()).collect::<Vec<_>>(),
+            ["get", "get_many", "swap", "increment", "swap", "get", "swap", "get", "swap", "increment", "set_many"],
+            "{submitting:#?}"
+        );
+        assert_eq!(submitting.iter().filter(|c| **c == format!("get {order}")).count(), 1, "the order is read once");
     }
 
     #[test]

@@ -67,6 +67,12 @@ pub fn redeemable_slot(
     }
 }
 
+/// The oldest slot whose code may still be redeemed at `now_secs` (see
+/// [`redeemable_slot`]): the current one or, in its grace period, the one before.
+pub fn oldest_redeemable(config: &ShopConfig, now_secs: i64) -> Slot {
+    slot_at(now_secs, config.code_rotation_seconds).saturating_sub(1)
+}
+
 fn expired() -> DomainError {
     DomainError::refused("code_expired", 410, "this code has expired: scan the new code on the screen")
 }
