@@ -43,16 +43,6 @@ pub enum Decision<T, R> {
 /// A record as read, with the exact bytes a compare-and-swap must expect.
 pub type Snapshot<T> = (Versioned<T>, Vec<u8>);
 
-/// The snapshot of revision `rev` of a record that `writer` has just written
-/// with `data` (as [`update_from_rev`] writes it), to change it again without
-/// reading it back. Should anyone have changed it since, that costs one
-/// failed swap, and the retry reads it.
-pub fn written<T: Serialize>(writer: &str, rev: u64, data: T) -> Snapshot<T> {
-    let record = Versioned { rev, write: format!("{writer}#{rev}"), data };
-    let bytes = record.to_bytes();
-    (record, bytes)
-}
-
 /// Reads a versioned record.
 pub fn read<T: DeserializeOwned>(kv: &impl KeyValue, key: &str) -> Result<Option<Snapshot<T>>, DomainError> {
     parse(key, kv.get(key)?)
@@ -124,10 +114,28 @@ pub fn update_from_rev<T, R>(
     kv: &impl KeyValue,
     key: &str,
     writer: &str,
+    first: Option<Snapshot<T>>,
+    missing: impl Fn() -> DomainError,
+    decide: impl FnMut(&T) -> Result<Decision<T, R>, DomainError>,
+) -> Result<(R, u64), DomainError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    update_keeping(kv, key, writer, first, missing, decide).map(|(answer, rev, _)| (answer, rev))
+}
+
+/// [`update_from_rev`], also handing back the record as this call wrote it
+/// (`None` when it kept the record), to change it again without reading it
+/// back. Should anyone change it in between, that costs one failed swap,
+/// and the retry reads it.
+pub fn update_keeping<T, R>(
+    kv: &impl KeyValue,
+    key: &str,
+    writer: &str,
     mut first: Option<Snapshot<T>>,
     missing: impl Fn() -> DomainError,
     mut decide: impl FnMut(&T) -> Result<Decision<T, R>, DomainError>,
-) -> Result<(R, u64), DomainError>
+) -> Result<(R, u64, Option<Snapshot<T>>), DomainError>
 where
     T: Serialize + DeserializeOwned,
 {
@@ -144,17 +152,19 @@ where
         if let Some((write, answer)) = pending.take() {
             if current.write == write {
                 // The swap landed although it was reported as failed.
-                return Ok((answer, current.rev));
+                let rev = current.rev;
+                return Ok((answer, rev, Some((current, bytes))));
             }
         }
         match decide(&current.data)? {
-            Decision::Keep(answer) => return Ok((answer, current.rev)),
+            Decision::Keep(answer) => return Ok((answer, current.rev, None)),
             Decision::Write(next, answer) => {
                 let rev = current.rev + 1;
                 let write = format!("{writer}#{rev}");
                 let record = Versioned { rev, write: write.clone(), data: next };
-                if kv.compare_and_swap(key, &bytes, &record.to_bytes())? {
-                    return Ok((answer, rev));
+                let new = record.to_bytes();
+                if kv.compare_and_swap(key, &bytes, &new)? {
+                    return Ok((answer, rev, Some((record, new))));
                 }
                 pending = Some((write, answer));
             }
@@ -353,5 +363,27 @@ mod tests {
         assert_eq!(answer, "claimed");
         let (record, _) = read::<String>(&kv, "order").unwrap().unwrap();
         assert_eq!((record.data.as_str(), record.rev), ("in_progress", 2));
+    }
+
+    #[test]
+    fn an_update_hands_back_the_record_as_it_wrote_it() {
+        for lying in [false, true] {
+            let kv = LyingKv(MemoryKv::new(), lying.into());
+            kv.set("n", &Versioned::first(1u32).to_bytes()).unwrap();
+            let (_, rev, wrote) =
+                update_keeping(&kv, "n", "w", None, missing, |n: &u32| Ok(Decision::Write(n + 1, ()))).unwrap();
+            let (record, bytes) = wrote.expect("written");
+            assert_eq!(Some(bytes.clone()), kv.get("n").unwrap(), "lying: {lying}");
+            assert_eq!((record.data, record.rev, rev), (2, 2, 2));
+            // Changing it again from that snapshot needs no read and loses nothing.
+            let again =
+                update_from(&kv, "n", "w2", Some((record, bytes)), missing, |n: &u32| Ok(Decision::Write(n * 10, *n)));
+            assert_eq!(again.unwrap(), 2);
+            assert_eq!(read::<u32>(&kv, "n").unwrap().unwrap().0.data, 20);
+        }
+        let kv = MemoryKv::new();
+        kv.set("n", &Versioned::first(1u32).to_bytes()).unwrap();
+        let kept = update_keeping(&kv, "n", "w", None, missing, |_: &u32| Ok(Decision::<u32, ()>::Keep(()))).unwrap();
+        assert!(kept.2.is_none());
     }
 }

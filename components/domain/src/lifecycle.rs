@@ -13,7 +13,8 @@
 //! - `shop/{shop}/archive/{day}/init`    counter: elects the one writer that creates the day's archive
 
 use crate::atomic::{
-    self, decode, read, read_for_update, read_many, update, update_from_rev, update_raw, Decision, Snapshot, Versioned,
+    decode, read, read_for_update, read_many, update, update_from_rev, update_keeping, update_raw, Decision, Snapshot,
+    Versioned,
 };
 use crate::auth::keyed_digest;
 use crate::error::DomainError;
@@ -21,7 +22,9 @@ use crate::events::{self, kind, NewEvent};
 use crate::kv::KeyValue;
 use crate::metrics;
 pub use crate::open_set::{OpenEntry, OpenSet};
-use crate::order::{resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView, QueueFacts, QueueNote};
+use crate::order::{
+    resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView, QueueFacts, QueueNote, Shown,
+};
 use crate::qr;
 use crate::shop::{list_shops, load_ready_config, load_ready_drink, load_ready_shop, ShopConfig, ShopId};
 use crate::time::business_day;
@@ -126,18 +129,19 @@ fn emit<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, kind: &str, order: Option<&Ord
 /// The `data` of the events orders cause, as typed values (see [`events::data`]);
 /// fields in alphabetical order, as JSON objects have always listed them here.
 mod event_data {
-    use crate::order::{Canceller, OrderView, TimeoutCause};
+    use crate::order::{Canceller, TimeoutCause};
     use serde::Serialize;
+    use serde_json::value::RawValue;
 
     #[derive(Serialize)]
     pub struct Order<'a> {
-        pub order: &'a OrderView,
+        pub order: &'a RawValue,
     }
 
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct NewOrder<'a> {
-        pub order: &'a OrderView,
+        pub order: &'a RawValue,
         pub tokens_left: u32,
     }
 
@@ -151,20 +155,20 @@ mod event_data {
     pub struct Made<'a> {
         /// `null` when the barista released the order.
         pub barista_id: Option<&'a str>,
-        pub order: &'a OrderView,
+        pub order: &'a RawValue,
     }
 
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Cancelled<'a> {
         pub cancelled_by: Option<Canceller>,
-        pub order: &'a OrderView,
+        pub order: &'a RawValue,
     }
 
     #[derive(Serialize)]
     pub struct TimedOut<'a> {
         pub cause: Option<TimeoutCause>,
-        pub order: &'a OrderView,
+        pub order: &'a RawValue,
     }
 
     #[derive(Serialize)]
@@ -238,7 +242,7 @@ fn read_order_for_update<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Snapshot
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Redeemed {
-    pub order: OrderView,
+    pub order: Shown,
     /// False when the same customer redeemed the same code before.
     pub created: bool,
     pub tokens_left: Option<u32>,
@@ -311,11 +315,11 @@ pub fn redeem<K: KeyValue>(
         timeout_cause: None,
         robot,
     };
-    let view = order.view(ctx.now_ms, None);
+    let view = Shown::new(order.view(ctx.now_ms, None));
     let new_event =
         |kind, data| NewEvent { kind, order_id: Some(&order.id), customer_id: Some(&order.customer_id), data };
     let events = vec![
-        new_event(kind::NEW_ORDER, events::data(&event_data::NewOrder { order: &view, tokens_left })),
+        new_event(kind::NEW_ORDER, events::data(&event_data::NewOrder { order: &view.json, tokens_left })),
         // The order itself is in the event before; this one says until when the customer may choose.
         new_event(kind::WORKFLOW_STARTED, events::data(&event_data::Started { deadline: view.deadline.as_deref() })),
     ];
@@ -331,7 +335,7 @@ pub fn redeem<K: KeyValue>(
 /// A repeated redemption: the order the first one made (or is making).
 fn redeemed_before<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Redeemed, DomainError> {
     match read_order(ctx, id)? {
-        Some(order) => Ok(Redeemed { order: view_of(ctx, &order)?, created: false, tokens_left: None }),
+        Some(order) => Ok(Redeemed { order: Shown::new(view_of(ctx, &order)?), created: false, tokens_left: None }),
         None => Err(DomainError::conflict("redemption_in_progress", "this code is being redeemed already; try again")),
     }
 }
@@ -522,7 +526,7 @@ pub fn submit_drink<K: KeyValue>(
     id: &str,
     customer: &str,
     choice: &DrinkChoice,
-) -> Result<OrderView, DomainError> {
+) -> Result<Shown, DomainError> {
     let snapshot = read_order_for_update(ctx, id)?;
     own(&snapshot.0.data, customer)?;
     let shop = ShopId::parse(&snapshot.0.data.shop_id)?;
@@ -533,21 +537,20 @@ pub fn submit_drink<K: KeyValue>(
     let (config_day_start, utc_offset) = (config.day_starts_at.clone(), config.utc_offset_minutes);
 
     // Step 1: the transition, without a number yet (exactly one request wins it).
-    let (submitted, rev) =
-        update_from_rev(ctx.kv, &order_key(id), ctx.writer, Some(snapshot), order_not_found, |o: &Order| {
+    let (_, _, wrote) =
+        update_keeping(ctx.kv, &order_key(id), ctx.writer, Some(snapshot), order_not_found, |o: &Order| {
             if o.state == OrderState::Queued && o.drink.as_ref() == Some(&drink) && o.number.is_some() {
-                return Ok(Decision::Keep(None)); // a retry of a submission that landed
+                return Ok(Decision::Keep(())); // a retry of a submission that landed
             }
             let next = o.submit(drink.clone(), 0, ctx.now_ms, barista_timeout)?;
-            let unnumbered = Order { number: None, day: day.clone(), ..next };
-            Ok(Decision::Write(unnumbered.clone(), Some(unnumbered)))
+            Ok(Decision::Write(Order { number: None, day: day.clone(), ..next }, ()))
         })?;
-    let Some(unnumbered) = submitted else {
-        return view_of(ctx, &read_order(ctx, id)?.ok_or_else(order_not_found)?);
+    let Some(wrote) = wrote else {
+        return Ok(Shown::new(view_of(ctx, &read_order(ctx, id)?.ok_or_else(order_not_found)?)?));
     };
-    // Step 2: the number. Only the winner of step 1 takes one, so numbers have no gaps.
+    // Step 2: the number, starting from the record step 1 wrote. Only the
+    // winner of step 1 takes one, so numbers have no gaps.
     let number = ctx.kv.increment(&number_key(&shop, &day), 1)? as u32;
-    let wrote = atomic::written(ctx.writer, rev, unnumbered);
     let (numbered, rev) =
         update_from_rev(ctx.kv, &order_key(id), ctx.writer, Some(wrote), order_not_found, |o: &Order| {
             Ok(if o.number.is_some() {
@@ -562,8 +565,8 @@ pub fn submit_drink<K: KeyValue>(
     let recent = metrics::record_submitted(ctx.kv, &shop, &numbered.day, ctx.writer, &numbered, hour)
         .map_err(|e| eprintln!("metrics of shop {shop} not updated: {e}"))
         .ok();
-    let view = view_in(ctx, &numbered, &open, recent)?;
-    emit(ctx, &shop, kind::WAITING_COMPLETION, Some(&numbered), events::data(&event_data::Order { order: &view }));
+    let view = Shown::new(view_in(ctx, &numbered, &open, recent)?);
+    emit(ctx, &shop, kind::WAITING_COMPLETION, Some(&numbered), events::data(&event_data::Order { order: &view.json }));
     Ok(view)
 }
 
@@ -605,7 +608,7 @@ pub fn staff_action<K: KeyValue>(
     action: StaffAction,
     staff_id: &str,
     is_admin: bool,
-) -> Result<OrderView, DomainError> {
+) -> Result<Shown, DomainError> {
     let first = read_settled_for_update(ctx, id, None)?;
     let canceller = if is_admin { Canceller::Admin } else { Canceller::Barista };
     let (next, rev) = update_from_rev(ctx.kv, &order_key(id), ctx.writer, first, order_not_found, |o: &Order| {
@@ -621,7 +624,7 @@ pub fn staff_action<K: KeyValue>(
 }
 
 /// The customer cancels their own order.
-pub fn cancel_by_customer<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: &str) -> Result<OrderView, DomainError> {
+pub fn cancel_by_customer<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: &str) -> Result<Shown, DomainError> {
     let first = read_settled_for_update(ctx, id, Some(customer))?;
     let (next, rev) = update_from_rev(ctx.kv, &order_key(id), ctx.writer, first, order_not_found, |o: &Order| {
         let next = o.cancel(Canceller::Customer, ctx.now_ms)?;
@@ -652,34 +655,36 @@ fn read_settled_for_update<K: KeyValue>(
 
 /// Events and bookkeeping after a transition this request won (`rev` is
 /// the order's revision it wrote).
-fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order, rev: u64) -> Result<OrderView, DomainError> {
+fn after_change<K: KeyValue>(ctx: &Ctx<K>, order: &Order, rev: u64) -> Result<Shown, DomainError> {
     let shop = ShopId::parse(&order.shop_id)?;
-    let view = if order.state.is_open() {
+    let view = Shown::new(if order.state.is_open() {
         let open = note(ctx, &shop, order, rev)?;
         view_in(ctx, order, &open, None)?
     } else {
         order.view(ctx.now_ms, None)
-    };
+    });
     match order.state {
         OrderState::InProgress => {
-            let data = event_data::Made { barista_id: order.barista_id.as_deref(), order: &view };
+            let data = event_data::Made { barista_id: order.barista_id.as_deref(), order: &view.json };
             emit(ctx, &shop, kind::MAKE_ORDER, Some(order), events::data(&data))
         }
         OrderState::Queued => {
-            let data = event_data::Made { barista_id: None, order: &view };
+            let data = event_data::Made { barista_id: None, order: &view.json };
             emit(ctx, &shop, kind::MAKE_ORDER, Some(order), events::data(&data))
         }
         OrderState::Completed | OrderState::Cancelled | OrderState::TimedOut => {
             finish(ctx, &shop, order)?;
             let figures = count(ctx, &shop, &order.day, metrics::Happened::Finished(order));
             let (ended, data) = match order.state {
-                OrderState::Completed => (kind::ORDER_COMPLETED, events::data(&event_data::Order { order: &view })),
+                OrderState::Completed => {
+                    (kind::ORDER_COMPLETED, events::data(&event_data::Order { order: &view.json }))
+                }
                 OrderState::Cancelled => {
-                    let data = event_data::Cancelled { cancelled_by: order.cancelled_by, order: &view };
+                    let data = event_data::Cancelled { cancelled_by: order.cancelled_by, order: &view.json };
                     (kind::ORDER_CANCELLED, events::data(&data))
                 }
                 _ => {
-                    let data = event_data::TimedOut { cause: order.timeout_cause, order: &view };
+                    let data = event_data::TimedOut { cause: order.timeout_cause, order: &view.json };
                     (kind::ORDER_TIMEOUT, events::data(&data))
                 }
             };
@@ -1343,8 +1348,8 @@ fn number_orphan<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, order: &Order) -> Res
         })?;
     if let Some(order) = numbered {
         let open = note(ctx, shop, &order, rev)?;
-        let view = view_in(ctx, &order, &open, None)?;
-        emit(ctx, shop, kind::WAITING_COMPLETION, Some(&order), events::data(&event_data::Order { order: &view }));
+        let view = Shown::new(view_in(ctx, &order, &open, None)?);
+        emit(ctx, shop, kind::WAITING_COMPLETION, Some(&order), events::data(&event_data::Order { order: &view.json }));
     }
     Ok(false)
 }
@@ -1524,7 +1529,7 @@ mod tests {
         // A deadline sooner than the cache's own 30-second limit.
         open_shop(&kv, |c| c.barista_timeout_seconds = 10);
         let shop = ShopId::main();
-        let id = redeem_as(&kv, T0, "alice").unwrap().order.id;
+        let id = redeem_as(&kv, T0, "alice").unwrap().order.view.id;
         assert!(board(&ctx(&kv, T0), &shop).unwrap().preparing.is_empty());
         submit_drink(&ctx(&kv, T0 + 1_000), &id, "alice", &latte()).unwrap();
         let queued = board(&ctx(&kv, T0 + 1_000), &shop).unwrap();
@@ -1549,7 +1554,7 @@ mod tests {
         assert!(redeemed.created);
         assert_eq!(redeemed.tokens_left, Some(9));
         assert_eq!(redeemed.order.state, OrderState::AwaitingDrink);
-        let id = redeemed.order.id.clone();
+        let id = redeemed.order.view.id.clone();
 
         let queued = submit_drink(&ctx(&kv, T0 + 20_000), &id, "alice", &latte()).unwrap();
         assert_eq!((queued.state, queued.number, queued.queue_position), (OrderState::Queued, Some(1), Some(1)));
@@ -1584,8 +1589,8 @@ mod tests {
         let kv = MemoryKv::new();
         open_shop(&kv, |_| {});
         let a = redeem(&ctx(&kv, T0), &ShopId::main(), "alice", &code_at(T0), Some("Ana".into()), false).unwrap();
-        let b = redeem_as(&kv, T0, "bob").unwrap().order.id;
-        submit_drink(&ctx(&kv, T0 + 1_000), &a.order.id, "alice", &latte()).unwrap();
+        let b = redeem_as(&kv, T0, "bob").unwrap().order.view.id;
+        submit_drink(&ctx(&kv, T0 + 1_000), &a.order.view.id, "alice", &latte()).unwrap();
         submit_drink(&ctx(&kv, T0 + 2_000), &b, "bob", &latte()).unwrap();
         staff_action(&ctx(&kv, T0 + 3_000), &b, StaffAction::Claim, "x", false).unwrap();
         staff_action(&ctx(&kv, T0 + 63_000), &b, StaffAction::Complete, "x", false).unwrap();
@@ -1600,7 +1605,7 @@ mod tests {
         let wait = wait_estimate(&ctx(&kv, T0 + 64_000), &ShopId::main()).unwrap();
         assert_eq!((wait.queued, wait.seconds_per_order, wait.estimated_wait_seconds), (1, 60, 120));
         // The queued latte's own estimate: one latte at the recent latte pace.
-        let mine = get_order(&ctx(&kv, T0 + 64_000), &a.order.id, Some("alice")).unwrap();
+        let mine = get_order(&ctx(&kv, T0 + 64_000), &a.order.view.id, Some("alice")).unwrap();
         assert_eq!((mine.queue_position, mine.estimated_wait_seconds), (Some(1), Some(60)));
     }
 
@@ -1614,7 +1619,7 @@ mod tests {
         });
         let mut ids = Vec::new();
         for i in 0..12 {
-            let id = redeem_as(&kv, T0, &format!("c{i}")).unwrap().order.id;
+            let id = redeem_as(&kv, T0, &format!("c{i}")).unwrap().order.view.id;
             if i < 10 {
                 let drink =
                     if i % 2 == 0 { latte() } else { serde_json::from_str(r#"{"drinkId":"espresso"}"#).unwrap() };
@@ -1647,8 +1652,8 @@ mod tests {
     fn the_journey_lists_every_event_of_an_order_in_order() {
         let kv = MemoryKv::new();
         open_shop(&kv, |_| {});
-        let id = redeem_as(&kv, T0, "j").unwrap().order.id;
-        let other = redeem_as(&kv, T0, "k").unwrap().order.id;
+        let id = redeem_as(&kv, T0, "j").unwrap().order.view.id;
+        let other = redeem_as(&kv, T0, "k").unwrap().order.view.id;
         submit_drink(&ctx(&kv, T0 + 1_000), &id, "j", &latte()).unwrap();
         cancel_by_customer(&ctx(&kv, T0 + 1_500), &other, "k").unwrap();
         staff_action(&ctx(&kv, T0 + 2_000), &id, StaffAction::Claim, "b", false).unwrap();
@@ -1676,7 +1681,7 @@ mod tests {
         open_shop(&kv, |_| {});
         let first = redeem_as(&kv, T0, "bob").unwrap();
         let again = redeem_as(&kv, T0 + 1_000, "bob").unwrap();
-        assert_eq!((again.created, again.order.id.clone()), (false, first.order.id));
+        assert_eq!((again.created, again.order.view.id.clone()), (false, first.order.view.id));
         assert_eq!(qr::tokens_left(&kv, &ShopId::main(), qr::slot_at(T0 / 1000, 300), 10).unwrap(), 9);
     }
 
@@ -1689,10 +1694,10 @@ mod tests {
         let after = before + 180_000; // 05:01, the next business day
         let code = qr::code_for(KEY, &ShopId::main(), qr::slot_at(before / 1000, 7_200));
         let first = redeem(&ctx(&kv, before), &ShopId::main(), "e", &code, None, false).unwrap();
-        let queued = submit_drink(&ctx(&kv, before + 60_000), &first.order.id, "e", &latte()).unwrap();
+        let queued = submit_drink(&ctx(&kv, before + 60_000), &first.order.view.id, "e", &latte()).unwrap();
 
         let again = redeem(&ctx(&kv, after), &ShopId::main(), "e", &code, None, false).unwrap();
-        assert_eq!((again.created, &again.order.id), (false, &first.order.id));
+        assert_eq!((again.created, &again.order.view.id), (false, &first.order.view.id));
         assert_eq!((again.order.state, again.order.number), (OrderState::Queued, queued.number), "not replaced");
         let slot = qr::slot_at(before / 1000, 7_200);
         assert_eq!(qr::tokens_left(&kv, &ShopId::main(), slot, 10).unwrap(), 9);
@@ -1705,7 +1710,7 @@ mod tests {
         let first = redeem_as(&kv, T0, "f").unwrap();
         change_config(&kv, &ShopId::main(), "close", |c| Ok(ShopConfig { open: false, ..c.clone() })).unwrap();
         let again = redeem_as(&kv, T0 + 1_000, "f").unwrap();
-        assert_eq!((again.created, again.order.id), (false, first.order.id));
+        assert_eq!((again.created, again.order.view.id), (false, first.order.view.id));
         assert_eq!(redeem_as(&kv, T0 + 1_000, "g").unwrap_err().code(), "shop_closed");
     }
 
@@ -1746,7 +1751,7 @@ mod tests {
         let kv = MemoryKv::new();
         open_shop(&kv, |c| c.max_drinks_per_customer_per_day = 1);
         let first = redeem_as(&kv, T0, "d").unwrap();
-        cancel_by_customer(&ctx(&kv, T0 + 1_000), &first.order.id, "d").unwrap();
+        cancel_by_customer(&ctx(&kv, T0 + 1_000), &first.order.view.id, "d").unwrap();
         let later = T0 + 600_000;
         assert_eq!(redeem_as(&kv, later, "d").unwrap_err().code(), "daily_limit");
         let tomorrow = T0 + 86_400_000;
@@ -1757,7 +1762,7 @@ mod tests {
     fn a_customer_touches_only_their_own_orders() {
         let kv = MemoryKv::new();
         open_shop(&kv, |_| {});
-        let id = redeem_as(&kv, T0, "owner").unwrap().order.id;
+        let id = redeem_as(&kv, T0, "owner").unwrap().order.view.id;
         let c = ctx(&kv, T0 + 1_000);
         assert_eq!(submit_drink(&c, &id, "mallory", &latte()).unwrap_err().code(), "not_your_order");
         assert_eq!(cancel_by_customer(&c, &id, "mallory").unwrap_err().code(), "not_your_order");
@@ -1772,7 +1777,7 @@ mod tests {
             c.customer_timeout_seconds = 10;
             c.barista_timeout_seconds = 10;
         });
-        let waiting = redeem_as(&kv, T0, "slow").unwrap().order.id;
+        let waiting = redeem_as(&kv, T0, "slow").unwrap().order.view.id;
         let seen = get_order(&ctx(&kv, T0 + 10_000), &waiting, Some("slow")).unwrap();
         assert_eq!(
             (seen.state, seen.timeout_cause),
@@ -1780,7 +1785,7 @@ mod tests {
         );
         assert_eq!(read_order(&ctx(&kv, T0), &waiting).unwrap().unwrap().state, OrderState::TimedOut, "persisted");
 
-        let queued = redeem_as(&kv, T0 + 11_000, "quick").unwrap().order.id;
+        let queued = redeem_as(&kv, T0 + 11_000, "quick").unwrap().order.view.id;
         submit_drink(&ctx(&kv, T0 + 12_000), &queued, "quick", &latte()).unwrap();
         let report = sweep(&ctx(&kv, T0 + 22_000), false).unwrap();
         assert_eq!(report.timed_out, 1);
@@ -1808,7 +1813,7 @@ mod tests {
     fn finished_orders_move_to_the_archive_and_stay_readable() {
         let kv = MemoryKv::new();
         open_shop(&kv, |_| {});
-        let id = redeem_as(&kv, T0, "e").unwrap().order.id;
+        let id = redeem_as(&kv, T0, "e").unwrap().order.view.id;
         submit_drink(&ctx(&kv, T0 + 1_000), &id, "e", &latte()).unwrap();
         staff_action(&ctx(&kv, T0 + 2_000), &id, StaffAction::Complete, "b", false).unwrap();
         let report = sweep(&ctx(&kv, T0 + 2_000 + ARCHIVE_AFTER_MS), false).unwrap();
@@ -1835,7 +1840,7 @@ mod tests {
         let kv = Arc::new(MemoryKv::new());
         open_shop(&kv, |c| c.max_open_orders = 1000);
         let shared = kv.clone();
-        let results = in_parallel(100, move |i| redeem_as(&shared, T0, &format!("c{i}")).map(|r| r.order.id));
+        let results = in_parallel(100, move |i| redeem_as(&shared, T0, &format!("c{i}")).map(|r| r.order.view.id));
         let admitted = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(admitted, 10);
         assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e.code() == "code_used_up"));
@@ -1848,7 +1853,7 @@ mod tests {
             c.max_open_orders = 100;
             c.drinks_per_code = 100;
         });
-        let ids: Vec<String> = (0..60).map(|i| redeem_as(&kv, T0, &format!("c{i}")).unwrap().order.id).collect();
+        let ids: Vec<String> = (0..60).map(|i| redeem_as(&kv, T0, &format!("c{i}")).unwrap().order.view.id).collect();
         let shared = kv.clone();
         let mut numbers: Vec<u32> = in_parallel(60, move |i| {
             let ids = &ids;
@@ -1862,7 +1867,7 @@ mod tests {
     fn of_two_baristas_claiming_at_once_exactly_one_wins() {
         let kv = Arc::new(MemoryKv::new());
         open_shop(&kv, |_| {});
-        let id = redeem_as(&kv, T0, "f").unwrap().order.id;
+        let id = redeem_as(&kv, T0, "f").unwrap().order.view.id;
         submit_drink(&ctx(&kv, T0 + 1_000), &id, "f", &latte()).unwrap();
         let shared = kv.clone();
         let results = in_parallel(2, move |i| {
@@ -1877,7 +1882,7 @@ mod tests {
         let kv = Arc::new(MemoryKv::new());
         open_shop(&kv, |c| c.drinks_per_code = 100);
         let shared = kv.clone();
-        let results = in_parallel(30, move |i| redeem_as(&shared, T0, &format!("c{i}")).map(|r| r.order.id));
+        let results = in_parallel(30, move |i| redeem_as(&shared, T0, &format!("c{i}")).map(|r| r.order.view.id));
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 20);
         let open: OpenSet = read(&*kv, "shop/main/open").unwrap().unwrap().0.data;
         assert_eq!(open.orders.len(), 20);
@@ -1970,7 +1975,7 @@ mod tests {
             .enumerate()
             .map(|(i, c)| {
                 let now = T0 + i as i64 * 1_000;
-                let id = redeem(&wctx(kv, now), &ShopId::main(), c, &code_at(now), None, false).unwrap().order.id;
+                let id = redeem(&wctx(kv, now), &ShopId::main(), c, &code_at(now), None, false).unwrap().order.view.id;
                 submit_drink(&wctx(kv, now + 500), &id, c, &latte()).unwrap();
                 id
             })
@@ -1982,8 +1987,11 @@ mod tests {
         let kv = Watched::default();
         open_shop(&kv.kv, |_| {});
         let ids = queue_lattes(&kv, &["a", "b"]);
-        let id =
-            redeem(&wctx(&kv, T0 + 5_000), &ShopId::main(), "c", &code_at(T0 + 5_000), None, false).unwrap().order.id;
+        let id = redeem(&wctx(&kv, T0 + 5_000), &ShopId::main(), "c", &code_at(T0 + 5_000), None, false)
+            .unwrap()
+            .order
+            .view
+            .id;
         kv.take_reads();
         let third = submit_drink(&wctx(&kv, T0 + 6_000), &id, "c", &latte()).unwrap();
         assert_eq!((third.number, third.queue_position), (Some(3), Some(3)));
@@ -2055,8 +2063,11 @@ mod tests {
         open_shop(&kv.kv, |_| {});
         queue_lattes(&kv, &["a"]);
         kv.take_calls();
-        let id =
-            redeem(&wctx(&kv, T0 + 5_000), &ShopId::main(), "b", &code_at(T0 + 5_000), None, false).unwrap().order.id;
+        let id = redeem(&wctx(&kv, T0 + 5_000), &ShopId::main(), "b", &code_at(T0 + 5_000), None, false)
+            .unwrap()
+            .order
+            .view
+            .id;
         let redeeming = kv.take_calls();
         submit_drink(&wctx(&kv, T0 + 6_000), &id, "b", &latte()).unwrap();
         let submitting = kv.take_calls();
@@ -2129,7 +2140,8 @@ mod tests {
         // (numbered, but not noted): both entries still say "awaiting drink".
         let died = |customer: &str, numbered: bool| {
             let now = T0 + 3_000;
-            let id = redeem(&wctx(&kv, now), &ShopId::main(), customer, &code_at(now), None, false).unwrap().order.id;
+            let id =
+                redeem(&wctx(&kv, now), &ShopId::main(), customer, &code_at(now), None, false).unwrap().order.view.id;
             update(&kv, &order_key(&id), "dead", order_not_found, |o: &Order| {
                 let drink = crate::order::OrderedDrink {
                     id: "latte".into(),
@@ -2244,7 +2256,7 @@ mod key_budget {
                 let customer = format!("d{day}-c{i}");
                 let slot = qr::slot_at(now / 1000, 300);
                 let code = qr::code_for(KEY, &shop, slot);
-                let order = redeem(&ctx(now), &shop, &customer, &code, None, false).unwrap().order;
+                let order = redeem(&ctx(now), &shop, &customer, &code, None, false).unwrap().order.view;
                 submit_drink(&ctx(now + 20_000), &order.id, &customer, &latte).unwrap();
                 pending.push((now + 200_000, order.id, customer.clone()));
                 most_keys = most_keys.max(kv.len());

@@ -4,6 +4,7 @@
 use crate::error::DomainError;
 use crate::menu::Drink;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 pub const MAX_DISPLAY_NAME_CHARS: usize = 24;
@@ -456,6 +457,49 @@ pub struct OrderView {
     pub age_seconds: i64,
 }
 
+/// An order's view with its JSON, serialized once: a request's answer and
+/// the event that announces the change carry the same bytes.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub view: OrderView,
+    pub json: Box<RawValue>,
+}
+
+impl Shown {
+    pub fn new(view: OrderView) -> Self {
+        let json = serde_json::value::to_raw_value(&view).expect("an order view always serializes to JSON");
+        Self { view, json }
+    }
+
+    /// The view's JSON object with one more field at its end (`value` is JSON).
+    pub fn json_with(&self, name: &str, value: &str) -> Vec<u8> {
+        let object = self.json.get().as_bytes();
+        let open = object.strip_suffix(b"}").unwrap_or(object);
+        [open, b",\"", name.as_bytes(), b"\":", value.as_bytes(), b"}"].concat()
+    }
+}
+
+/// The JSON is made from the view, so the views decide.
+impl PartialEq for Shown {
+    fn eq(&self, other: &Self) -> bool {
+        self.view == other.view
+    }
+}
+
+impl std::ops::Deref for Shown {
+    type Target = OrderView;
+
+    fn deref(&self) -> &OrderView {
+        &self.view
+    }
+}
+
+impl Serialize for Shown {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,5 +667,17 @@ mod tests {
         assert_eq!(json["state"], "queued");
         assert_eq!(json["drink"]["options"][1]["groupId"], "milk");
         assert_eq!(json["submittedAt"], "1970-01-01T00:00:01.000Z");
+    }
+
+    #[test]
+    fn a_shown_view_is_its_json_and_takes_one_more_field() {
+        let view = queued().view(2_000, Some(3));
+        let shown = Shown::new(view.clone());
+        assert_eq!(serde_json::to_string(&shown).unwrap(), serde_json::to_string(&view).unwrap());
+        assert_eq!(shown.number, Some(7));
+        let with: serde_json::Value = serde_json::from_slice(&shown.json_with("tokensLeft", "4")).unwrap();
+        let mut expected = serde_json::to_value(&view).unwrap();
+        expected["tokensLeft"] = 4.into();
+        assert_eq!(with, expected);
     }
 }

@@ -2,7 +2,7 @@
 //! drink, cancel, read their orders (staff may read and cancel any order),
 //! and the shop's queue for baristas.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
 use spinpresso_adapter::flows::Env;
@@ -12,7 +12,7 @@ use spinpresso_adapter::kv::SpinKv;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::lifecycle::{self, StaffAction};
-use spinpresso_domain::order::{clean_display_name, DrinkChoice, OrderState, OrderView};
+use spinpresso_domain::order::{clean_display_name, DrinkChoice, OrderState};
 use spinpresso_domain::shop::ShopId;
 use spinpresso_domain::DomainError;
 
@@ -58,17 +58,10 @@ fn redeem(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
     let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
     let redeemed = lifecycle::redeem(&env.ctx(), &shop, &customer.sub, &body.code, display_name, false)?;
-    let body = RedeemedBody { order: &redeemed.order, tokens_left: redeemed.tokens_left };
-    Ok(http::json(if redeemed.created { 201 } else { 200 }, &body))
-}
-
-/// A redemption's answer: the order, and the drinks left on the code (`null` when redeemed before).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RedeemedBody<'a> {
-    #[serde(flatten)]
-    order: &'a OrderView,
-    tokens_left: Option<u32>,
+    // The order, and the drinks left on the code (`null` when redeemed before).
+    let tokens_left = redeemed.tokens_left.map_or_else(|| "null".to_string(), |left| left.to_string());
+    let body = redeemed.order.json_with("tokensLeft", &tokens_left);
+    Ok(http::json_bytes(if redeemed.created { 201 } else { 200 }, body))
 }
 
 /// `GET /api/shops/:shop/orders?state=queued,in_progress`: oldest first (default: every open order).
