@@ -69,7 +69,7 @@ pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Versioned<
     Ok(serde_json::from_slice(bytes).map_err(|e| KvError::Corrupt { key: key.to_string(), reason: e.to_string() })?)
 }
 
-/// Reads a versioned record to change it next with [`update_from`] (the
+/// Reads a versioned record to change it next with [`update_from_rev`] (the
 /// store may keep what it read for that swap: see [`KeyValue::get_for_update`]).
 pub fn read_for_update<T: DeserializeOwned>(kv: &impl KeyValue, key: &str) -> Result<Option<Snapshot<T>>, DomainError> {
     parse(key, kv.get_for_update(key)?)
@@ -87,29 +87,15 @@ pub fn update<T, R>(
 where
     T: Serialize + DeserializeOwned,
 {
-    update_from(kv, key, writer, None, missing, decide)
+    update_keeping(kv, key, writer, None, missing, decide).map(|(answer, _, _)| answer)
 }
 
 /// [`update`], deciding first on a snapshot the caller has just read (from
 /// [`read_for_update`]): a record read to check something before changing
-/// it is not read twice. A stale snapshot only costs one failed swap.
-pub fn update_from<T, R>(
-    kv: &impl KeyValue,
-    key: &str,
-    writer: &str,
-    first: Option<Snapshot<T>>,
-    missing: impl Fn() -> DomainError,
-    decide: impl FnMut(&T) -> Result<Decision<T, R>, DomainError>,
-) -> Result<R, DomainError>
-where
-    T: Serialize + DeserializeOwned,
-{
-    update_from_rev(kv, key, writer, first, missing, decide).map(|(answer, _)| answer)
-}
-
-/// [`update_from`], also telling the revision of the record the answer is
-/// about (the one written, or the one kept): copies of a record kept
-/// elsewhere use it to tell a newer copy from an older one.
+/// it is not read twice. A stale snapshot only costs one failed swap. Also
+/// tells the revision of the record the answer is about (the one written,
+/// or the one kept): copies of a record kept elsewhere use it to tell a
+/// newer copy from an older one.
 pub fn update_from_rev<T, R>(
     kv: &impl KeyValue,
     key: &str,
@@ -179,7 +165,7 @@ where
 /// `data` JSON; it answers `None` for a record in a shape it does not handle,
 /// and so does this function (also for a record not written by
 /// [`crate::kv::to_json`]): the caller then uses [`update`]. The same swap,
-/// retry and write-id rules as [`update_from`].
+/// retry and write-id rules as [`update_from_rev`].
 pub fn update_raw<R>(
     kv: &impl KeyValue,
     key: &str,
@@ -262,7 +248,8 @@ mod tests {
         kv.set("n", &Versioned::first(1u32).to_bytes()).unwrap();
         let stale = read_for_update::<u32>(&kv, "n").unwrap();
         update(&kv, "n", "other", missing, |n: &u32| Ok(Decision::Write(n + 10, ()))).unwrap();
-        let seen = update_from(&kv, "n", "me", stale, missing, |n: &u32| Ok(Decision::Write(n * 2, *n))).unwrap();
+        let (seen, _) =
+            update_from_rev(&kv, "n", "me", stale, missing, |n: &u32| Ok(Decision::Write(n * 2, *n))).unwrap();
         assert_eq!(seen, 11, "decided again on the current value");
         let (record, _) = read::<u32>(&kv, "n").unwrap().unwrap();
         assert_eq!((record.data, record.rev), (22, 3));
@@ -376,9 +363,10 @@ mod tests {
             assert_eq!(Some(bytes.clone()), kv.get("n").unwrap(), "lying: {lying}");
             assert_eq!((record.data, record.rev, rev), (2, 2, 2));
             // Changing it again from that snapshot needs no read and loses nothing.
-            let again =
-                update_from(&kv, "n", "w2", Some((record, bytes)), missing, |n: &u32| Ok(Decision::Write(n * 10, *n)));
-            assert_eq!(again.unwrap(), 2);
+            let again = update_from_rev(&kv, "n", "w2", Some((record, bytes)), missing, |n: &u32| {
+                Ok(Decision::Write(n * 10, *n))
+            });
+            assert_eq!(again.unwrap().0, 2);
             assert_eq!(read::<u32>(&kv, "n").unwrap().unwrap().0.data, 20);
         }
         let kv = MemoryKv::new();

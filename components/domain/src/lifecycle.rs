@@ -233,7 +233,7 @@ pub fn read_order<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, 
     Ok(read::<Order>(ctx.kv, &order_key(id))?.map(|(record, _)| record.data))
 }
 
-/// An order read to be changed next (see [`update_from`]).
+/// An order read to be changed next (see [`update_from_rev`]).
 fn read_order_for_update<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Snapshot<Order>, DomainError> {
     read_for_update::<Order>(ctx.kv, &order_key(id))?.ok_or_else(order_not_found)
 }
@@ -252,6 +252,7 @@ enum ShardOutcome {
     Reserved,
     /// The customer redeemed this code before: the order it made.
     Existing(String),
+    /// The shop is closed (a repeat is still answered: it is `Existing`).
     Closed,
 }
 
