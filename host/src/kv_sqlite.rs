@@ -214,8 +214,13 @@ impl SqliteKv {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let connection =
-            Connection::open(path).with_context(|| format!("cannot open key-value database {}", path.display()))?;
+        // The writer gathers each commit's WAL frames into one write (see `wal_batch`).
+        let connection = if crate::wal_batch::register() {
+            Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), crate::wal_batch::NAME)
+        } else {
+            Connection::open(path)
+        }
+        .with_context(|| format!("cannot open key-value database {}", path.display()))?;
         prepare(&connection).with_context(|| format!("cannot prepare key-value database {}", path.display()))?;
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         // When the WAL starts over, its file is cut back to this size.

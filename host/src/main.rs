@@ -17,6 +17,7 @@ mod runtime_config;
 mod server;
 mod spin_interfaces;
 mod variables;
+mod wal_batch;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
