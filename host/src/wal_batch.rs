@@ -244,7 +244,7 @@ static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
 };
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use rusqlite::{params, Connection, OpenFlags};
     use std::path::{Path, PathBuf};
