@@ -16,7 +16,9 @@
 //! instead, in parallel.
 //!
 //! Durability: WAL with `synchronous=NORMAL` keeps every committed write
-//! through a killed process (only an OS crash can lose the last ones).
+//! through a killed process (only an OS crash can lose the last ones). The
+//! writer's WAL frames of one commit reach the file in one write, before
+//! the commit returns ([`crate::wal_batch`]).
 //! Atomicity: the operations run one at a time on one connection, inside
 //! `BEGIN IMMEDIATE` transactions, so `increment` and `compare_and_swap`
 //! are atomic also against other processes using the same file.
