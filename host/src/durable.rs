@@ -85,6 +85,7 @@ impl Body for Durable {
 mod tests {
     use super::*;
     use crate::kv::{KvBackend, KvOp, SqliteKv};
+    use crate::kv_sqlite::Sharing;
     use http_body_util::Full;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
@@ -99,7 +100,7 @@ mod tests {
 
     /// A store whose transactions stay open while a session that used them runs.
     fn held_store() -> SqliteKv {
-        SqliteKv::in_memory_with(Duration::from_secs(600)).unwrap()
+        SqliteKv::in_memory_with(Sharing { max_open: Duration::from_secs(600), min_running: 1 }).unwrap()
     }
 
     #[tokio::test]
