@@ -8,9 +8,10 @@
 //! operations); the others wait for their answers without holding their
 //! thread. Uncontended, an operation runs at once on its caller's thread.
 //! An operation made on behalf of a request ([`Session`]) is answered as
-//! soon as it has run; the transaction commits once every request that used
-//! it waits for it (or after [`MAX_OPEN`]), and the request's response
-//! waits for that commit (see `kv_session`). Other callers are answered
+//! soon as it has run; the transaction commits once few of the requests
+//! that used it still run and the others wait for it ([`Sharing`]), or
+//! after [`MAX_OPEN`], and the request's response waits for that commit
+//! (see `kv_session`). Other callers are answered
 //! after the commit. Reads made while the store is quiet (nothing queued,
 //! no transaction open, no recent write) run on a pooled read connection
 //! instead, in parallel.
