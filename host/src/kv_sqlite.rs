@@ -226,6 +226,9 @@ fn spawn_checkpointer(path: &Path, catch_up: Arc<AtomicBool>, restart_wal_bytes:
             match after_checkpoint(frames * page_size, restart_wal_bytes, round, uncopied) {
                 Then::Wait => break,
                 Then::Again => copied_before = Some(copied),
+                // Already asked, and nothing committed since: no sync again
+                // (an idle store with a long WAL would sync every 0.5 s).
+                Then::CatchUp if catch_up.load(Ordering::Relaxed) => break,
                 Then::CatchUp => {
                     // SQLite syncs the database file only at the end of a
                     // checkpoint that copies the whole WAL, which under
