@@ -164,7 +164,7 @@ const RESTART_WAL_BYTES: i64 = 64 << 20;
 /// every request waits for) copies and syncs only what was committed since.
 /// Measured on 2 cores under the flows at 16 clients: a catch-up that
 /// copied the last 0.5 s and synced every page copied since the last
-/// catch-up held the writer 10–26 ms; now 2–5 ms.
+/// catch-up held the writer 10–26 ms; now 0.5–5 ms.
 const CATCH_UP_FRAMES: i64 = 256;
 
 /// Background checkpoints in a row at most before the writer catches up.
