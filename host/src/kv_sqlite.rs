@@ -1151,7 +1151,7 @@ mod tests {
     }
 
     #[test]
-    fn the_checkpointer_syncs_the_database_file() {
+    fn sync_database_goes_through_sqlites_own_file_object_on_disk_and_in_memory() {
         let dir = std::env::temp_dir().join(format!("spinpresso-kv-sync-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let connection = Connection::open(dir.join("kv.db")).unwrap();
