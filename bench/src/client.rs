@@ -66,6 +66,14 @@ impl Conn {
         Self { addr, sender: None }
     }
 
+    /// Opens the connection, unless it is open already.
+    pub async fn connect(&mut self) -> Result<()> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            self.sender = Some(connect(self.addr).await?);
+        }
+        Ok(())
+    }
+
     /// Sends one request, reconnecting first if the server closed the connection.
     pub async fn call(
         &mut self,
@@ -74,9 +82,7 @@ impl Conn {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Reply> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.sender = Some(connect(self.addr).await?);
-        }
+        self.connect().await?;
         let sender = self.sender.as_mut().expect("connected above");
         sender.ready().await.map_err(|e| anyhow!("connection not ready: {e}"))?;
         let response = match sender.send_request(request(method, path, token, body)).await {
