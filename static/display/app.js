@@ -111,7 +111,8 @@ function onEvent(event) {
     state.config = { ...state.config, ...data };
     if (reopened || data.drinksPerCode !== state.qr?.drinksPerCode) loadQr().then(render, () => {});
   }
-  if (event.type === "Validator.NewOrder" && typeof data.tokensLeft === "number" && state.qr) {
+  // A code stays redeemable for a grace period after the next one is on screen: count only this one's.
+  if (event.type === "Validator.NewOrder" && typeof data.tokensLeft === "number" && data.slot === state.qr?.slot) {
     state.qr.tokensLeft = Math.min(state.qr.tokensLeft, data.tokensLeft);
   }
   if (data.order) applyOrder(data.order);

@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { before, after } from "node:test";
+import { before, after, afterEach } from "node:test";
 import { chromium } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -122,6 +122,20 @@ export async function currentQr(base, shop = "main") {
   return (await staff(base, "display")).get(`/api/shops/${shop}/qr`);
 }
 
+/**
+ * The current QR code with at least `marginMs` left in its slot, waiting for the next slot when
+ * too little is left: a test that follows one code must not see the display move on halfway.
+ */
+export async function qrWithTimeLeft(base, marginMs, shop = "main") {
+  for (let tries = 0; tries < 2; tries += 1) {
+    const qr = await currentQr(base, shop);
+    const left = Date.parse(qr.slotEndsAt) - Date.now();
+    if (left >= marginMs) return qr;
+    await new Promise((r) => setTimeout(r, Math.max(0, left) + 500));
+  }
+  throw new Error(`no code has ${marginMs} ms left: the rotation is shorter than that`);
+}
+
 /** A whole order through the API (for boards that need content): returns the queued order. */
 export async function placeOrder(base, { drinkId = "latte", options = { size: "regular", milk: "whole" }, displayName } = {}) {
   const me = await customer(base);
@@ -152,6 +166,13 @@ export function hostAndBrowser({ config = {}, fixedPort = false, setup = null } 
     suite.admin = await openShop(suite.host.url, config);
     suite.browser = await launch();
     await setup?.(suite);
+  });
+  afterEach((t) => {
+    // What the host did last: the first thing to read when a test fails on a machine far away.
+    if (!t.passed && suite.host) {
+      const lines = suite.host.log.join("").trimEnd().split("\n").slice(-40);
+      console.error(`[host log, last ${lines.length} lines, for "${t.name}"]\n${lines.join("\n")}`);
+    }
   });
   after(async () => {
     await suite.browser?.close();

@@ -2,12 +2,14 @@
 // display shows a code → phone orders a cappuccino with oat milk → barista makes it → ready everywhere.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { hostAndBrowser, newPage, signIn, markPage, assertNotReloaded } from "./helpers.mjs";
+import { hostAndBrowser, qrWithTimeLeft, newPage, signIn, markPage, assertNotReloaded } from "./helpers.mjs";
 
 const suite = hostAndBrowser();
 
 test("an order goes from the QR code to ready on every screen without a reload", async () => {
   const base = suite.host.url;
+  // The display must still show this code when it counts the order (codes rotate every 5 minutes).
+  await qrWithTimeLeft(base, 45_000);
   const display = await newPage(suite.browser, { viewport: { width: 1920, height: 1080 } });
   await signIn(display, base, "display", "display");
   const qr = display.locator("img[data-testid=qr-image]");

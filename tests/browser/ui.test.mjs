@@ -48,9 +48,10 @@ test("screenshots of each app at phone and TV sizes", async () => {
   const c = await placeOrder(suite.host.url, { drinkId: "flat-white", options: { milk: "whole" }, displayName: "Duda" });
   await barista.post(`/api/orders/${a.id}/claim`, {});
   await barista.post(`/api/orders/${c.id}/complete`, {});
-  const { url } = await currentQr(suite.host.url);
   const sizes = { phone: { width: 360, height: 740 }, tv: { width: 1920, height: 1080 } };
   for (const [size, viewport] of Object.entries(sizes)) {
+    // Each round's own code: one taken before the first round may have expired by the second.
+    const { url } = await currentQr(suite.host.url);
     const display = await newPage(suite.browser, { viewport });
     await signIn(display, suite.host.url, "display", "display");
     await display.locator("img[data-testid=qr-image]").waitFor();

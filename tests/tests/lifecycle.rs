@@ -20,6 +20,20 @@ fn current_code(host: &Host) -> String {
     display.get("/api/shops/main/qr").json()["code"].as_str().unwrap().to_string()
 }
 
+/// The display's QR code with at least `seconds` left in its slot (the default 5-minute
+/// rotation), waiting for the next slot when less is left: its count must not move on mid-test.
+fn qr_with_seconds_left(display: &Caller, seconds: i64) -> Value {
+    let rotation_ms = 300_000;
+    let qr = display.get("/api/shops/main/qr").json();
+    let ends_ms = (qr["slot"].as_i64().unwrap() + 1) * rotation_ms;
+    let left_ms = ends_ms - now_ms();
+    if left_ms >= seconds * 1000 {
+        return qr;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(left_ms.max(0) as u64 + 500));
+    display.get("/api/shops/main/qr").json()
+}
+
 fn event_types(admin: &Caller) -> Vec<String> {
     let page = admin.get("/api/shops/main/events?after=0").json();
     page["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
@@ -31,7 +45,7 @@ fn the_happy_path_from_open_shop_to_pickup() {
     let host = start(&scratch);
     let admin = open_shop(&host, json!({}));
     let display = Caller::staff(&host, DISPLAY_PIN);
-    let qr = display.get("/api/shops/main/qr").json();
+    let qr = qr_with_seconds_left(&display, 10);
     assert_eq!(qr["tokensLeft"], 10);
     let code = qr["code"].as_str().unwrap().to_string();
     assert!(qr["url"].as_str().unwrap().ends_with(&format!("/order/?shop=main&code={code}")));

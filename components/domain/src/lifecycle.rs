@@ -142,6 +142,8 @@ mod event_data {
     #[serde(rename_all = "camelCase")]
     pub struct NewOrder<'a> {
         pub order: &'a RawValue,
+        /// The code's time slot: the count is that code's, not necessarily the one on screen now.
+        pub slot: u64,
         pub tokens_left: u32,
     }
 
@@ -320,7 +322,7 @@ pub fn redeem<K: KeyValue>(
     let new_event =
         |kind, data| NewEvent { kind, order_id: Some(&order.id), customer_id: Some(&order.customer_id), data };
     let events = vec![
-        new_event(kind::NEW_ORDER, events::data(&event_data::NewOrder { order: &view.json, tokens_left })),
+        new_event(kind::NEW_ORDER, events::data(&event_data::NewOrder { order: &view.json, slot, tokens_left })),
         // The order itself is in the event before; this one says until when the customer may choose.
         new_event(kind::WORKFLOW_STARTED, events::data(&event_data::Started { deadline: view.deadline.as_deref() })),
     ];
@@ -1745,6 +1747,19 @@ mod tests {
         assert_eq!(full.code(), "shop_full");
         // The refused redemption gave its token back.
         assert_eq!(qr::tokens_left(&kv, &ShopId::main(), qr::slot_at(next_slot / 1000, 300), 2).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_new_order_event_counts_the_tokens_of_the_code_redeemed_not_of_the_one_on_screen() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {}); // 300 s slots, 30 s of grace
+        let shown_now = T0 + 310_000;
+        let old = qr::slot_at(T0 / 1000, 300);
+        assert_eq!(qr::slot_at(shown_now / 1000, 300), old + 1, "the screen shows the next code by now");
+        redeem(&ctx(&kv, shown_now), &ShopId::main(), "late", &code_at(T0), None, false).unwrap();
+        let logged = events::read_after(&kv, &ShopId::main(), 0, 10, shown_now).unwrap().events;
+        let new_order = logged.iter().find(|e| e.kind == kind::NEW_ORDER).unwrap();
+        assert_eq!((new_order.data["slot"].as_u64(), new_order.data["tokensLeft"].as_u64()), (Some(old), Some(9)));
     }
 
     #[test]
