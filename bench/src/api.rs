@@ -9,10 +9,19 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-/// The development PINs `spin.toml` defaults to.
-pub const ADMIN_PIN: &str = "9999";
-pub const BARISTA_PIN: &str = "1234";
-pub const DISPLAY_PIN: &str = "0000";
+/// The staff PINs of the benchmark's host (see [`SECRETS`]).
+pub const ADMIN_PIN: &str = "42424242";
+pub const BARISTA_PIN: &str = "31313131";
+pub const DISPLAY_PIN: &str = "20202020";
+
+/// The secrets the benchmark's host runs with (spin.toml publishes none).
+pub const SECRETS: [(&str, &str); 5] = [
+    ("SPIN_VARIABLE_SIGNING_KEY", "bench-signing-key-0f6a2c9d41e87b53a6c0d9e2f1b47a8c"),
+    ("SPIN_VARIABLE_ADMIN_PIN", ADMIN_PIN),
+    ("SPIN_VARIABLE_BARISTA_PIN", BARISTA_PIN),
+    ("SPIN_VARIABLE_DISPLAY_PIN", DISPLAY_PIN),
+    ("SPIN_VARIABLE_SWEEPER_TOKEN", "bench-sweeper-token-6d1e0b9a"),
+];
 
 pub async fn staff_token(conn: &mut Conn, pin: &str) -> Result<String> {
     let reply = conn.expect(200, Method::POST, "/api/staff/login", None, Some(&json!({ "pin": pin }))).await?;

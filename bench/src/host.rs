@@ -84,6 +84,7 @@ impl Host {
             bail!("{} is missing: run bench/run (it builds everything first)", binary.display());
         }
         let child = Command::new(&binary)
+            .envs(crate::api::SECRETS)
             .args(["up", "--listen", "127.0.0.1:0", "--max-instances", &max_instances.to_string()])
             .arg("--from")
             .arg(manifest)

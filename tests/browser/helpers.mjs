@@ -10,7 +10,16 @@ import { chromium } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const ARTIFACTS = join(ROOT, "target/browser-artifacts");
-export const PINS = { admin: "9999", barista: "1234", display: "0000" };
+export const PINS = { admin: "81726354", barista: "36271845", display: "54637281" };
+/** The secrets the test host runs with (spin.toml publishes none). */
+export const SECRETS = {
+  SPIN_VARIABLE_SIGNING_KEY: "test-signing-key-5c1b9e2f7a4d8036b1e9c2a75f4d0e81",
+  SPIN_VARIABLE_ADMIN_PIN: PINS.admin,
+  SPIN_VARIABLE_BARISTA_PIN: PINS.barista,
+  SPIN_VARIABLE_DISPLAY_PIN: PINS.display,
+  SPIN_VARIABLE_SWEEPER_TOKEN: "test-sweeper-token-2f8e61c04b7d",
+  SPIN_VARIABLE_METRICS_TOKEN: "test-metrics-token-93ad05e7c1f4",
+};
 
 /** A TCP port that was free a moment ago. */
 export function freePort() {
@@ -35,7 +44,7 @@ export async function startHost({ port = 0, kvDir = mkdtempSync(join(tmpdir(), "
     const child = spawn(
       join(ROOT, "target/release/spinpresso-host"),
       ["up", "--from", join(ROOT, "spin.toml"), "--listen", `127.0.0.1:${port}`, "--kv-file", join(kvDir, "kv.db"), "--sweep-every", "1"],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...SECRETS } },
     );
     host.child = child;
     child.stderr.on("data", (chunk) => host.log.push(String(chunk)));

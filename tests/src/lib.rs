@@ -52,6 +52,8 @@ pub struct HostOptions {
     pub kv_file: PathBuf,
     pub log_file: PathBuf,
     pub env: Vec<(String, String)>,
+    /// Variables the host must not inherit from the test's environment.
+    pub removed_env: Vec<String>,
     pub extra_args: Vec<String>,
 }
 
@@ -61,13 +63,23 @@ impl HostOptions {
             manifest: repo_root().join(manifest),
             kv_file: scratch.path().join("kv.db"),
             log_file: scratch.path().join("host.log"),
-            env: Vec::new(),
+            env: TEST_SECRETS.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
+            removed_env: Vec::new(),
             extra_args: vec!["--sweep-every".into(), "0".into()],
         }
     }
 
+    /// Sets an environment variable of the host (replacing an earlier value of it).
     pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.retain(|(n, _)| n != name);
         self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Leaves an environment variable unset (e.g. one of [`TEST_SECRETS`]).
+    pub fn without_env(mut self, name: &str) -> Self {
+        self.env.retain(|(n, _)| n != name);
+        self.removed_env.push(name.into());
         self
     }
 
@@ -88,6 +100,9 @@ impl HostOptions {
             .arg(&self.kv_file)
             .args(&self.extra_args)
             .stdin(Stdio::null());
+        for name in &self.removed_env {
+            command.env_remove(name);
+        }
         for (name, value) in &self.env {
             command.env(name, value);
         }
@@ -273,10 +288,25 @@ pub struct Caller {
     pub token: Option<String>,
 }
 
-/// The development PINs in spin.toml.
-pub const ADMIN_PIN: &str = "9999";
-pub const BARISTA_PIN: &str = "1234";
-pub const DISPLAY_PIN: &str = "0000";
+/// The staff PINs every test host gets (see [`TEST_SECRETS`]).
+pub const ADMIN_PIN: &str = "81726354";
+pub const BARISTA_PIN: &str = "36271845";
+pub const DISPLAY_PIN: &str = "54637281";
+/// The machine credentials every test host gets.
+pub const SWEEPER_TOKEN: &str = "test-sweeper-token-2f8e61c04b7d";
+pub const METRICS_TOKEN: &str = "test-metrics-token-93ad05e7c1f4";
+
+/// The secrets a test host runs with, as environment variables. spin.toml
+/// publishes none (an empty secret disables what it guards); these exist
+/// only in the tests' own environment.
+pub const TEST_SECRETS: [(&str, &str); 6] = [
+    ("SPIN_VARIABLE_SIGNING_KEY", "test-signing-key-5c1b9e2f7a4d8036b1e9c2a75f4d0e81"),
+    ("SPIN_VARIABLE_ADMIN_PIN", ADMIN_PIN),
+    ("SPIN_VARIABLE_BARISTA_PIN", BARISTA_PIN),
+    ("SPIN_VARIABLE_DISPLAY_PIN", DISPLAY_PIN),
+    ("SPIN_VARIABLE_SWEEPER_TOKEN", SWEEPER_TOKEN),
+    ("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN),
+];
 
 impl Caller {
     pub fn anonymous(host: &Host) -> Self {

@@ -200,7 +200,7 @@ fn the_sweeper_timer_calls_the_sweep_route_with_the_token() {
     let scratch = Scratch::new("sweeper");
     let options = options(&scratch).args(&["--sweep-every", "1"]);
     let mut text = std::fs::read_to_string(&options.manifest).unwrap();
-    text = text.replace("[variables]", "[variables]\nsweeper_token = { default = \"sweep-secret\" }");
+    text = text.replace("[variables]", "[variables]\nsweeper_token = { default = \"\", secret = true }");
     let manifest = repo_root().join("tests/fixtures").join(format!("sweeper-{}.toml", std::process::id()));
     std::fs::write(&manifest, text).unwrap();
     let host = Host::start(&HostOptions { manifest: manifest.clone(), ..options });
@@ -212,5 +212,5 @@ fn the_sweeper_timer_calls_the_sweep_route_with_the_token() {
         sweeps = host.get("/_test/count/sweeps").json()["value"].as_i64().unwrap();
     }
     assert!(sweeps >= 2, "the timer calls the sweep route every second, got {sweeps} calls");
-    assert_eq!(host.get("/_test/get/sweep-auth").json()["value"], "Bearer sweep-secret");
+    assert_eq!(host.get("/_test/get/sweep-auth").json()["value"], format!("Bearer {SWEEPER_TOKEN}"));
 }

@@ -225,7 +225,8 @@ fn roles_are_checked_on_every_staff_and_admin_route() {
     let routes: Vec<(&str, String, Option<Value>, &str)> = vec![
         ("GET", "/api/shops/main/qr".into(), None, "display"),
         ("GET", "/api/shops/main/qr.svg".into(), None, "display"),
-        ("GET", "/api/shops/main/events?after=0".into(), None, "display"),
+        ("GET", "/api/shops/main/events?after=0".into(), None, "barista"),
+        ("GET", "/api/shops/main/events/staff".into(), None, "barista"),
         ("GET", "/api/shops/main/orders".into(), None, "barista"),
         ("POST", format!("/api/orders/{id}/claim"), Some(json!({})), "barista"),
         ("POST", format!("/api/orders/{id}/release"), Some(json!({})), "barista"),
@@ -487,7 +488,7 @@ fn wrong_pins_are_rate_limited() {
     let host = start(&scratch);
     let anonymous = Caller::anonymous(&host);
     for _ in 0..5 {
-        assert_eq!(anonymous.post("/api/staff/login", json!({ "pin": "1111" })).status, 401);
+        assert_eq!(anonymous.post("/api/staff/login", json!({ "pin": "11111111" })).status, 401);
     }
     let limited = anonymous.post("/api/staff/login", json!({ "pin": BARISTA_PIN }));
     assert_eq!((limited.status, error_code(&limited).as_str()), (429, "too_many_attempts"));
@@ -508,7 +509,7 @@ fn sessions_and_staff_tokens_work_as_cookies() {
     let swept = request(
         &host.url("/internal/sweep"),
         "POST",
-        &[("content-type", "application/json"), ("authorization", "Bearer dev-sweeper-token")],
+        &[("content-type", "application/json"), ("authorization", &format!("Bearer {SWEEPER_TOKEN}"))],
         Some("{}"),
     );
     assert_eq!(swept.status, 200, "{}", swept.text());

@@ -68,7 +68,11 @@ fn metrics_csv_and_prometheus_match_a_scripted_day() {
     // Prometheus: a real parser reads it, and the figures agree.
     let anonymous = request(&day.host.url("/metrics"), "GET", &[], None);
     assert_eq!(anonymous.status, 401);
-    let text = request(&day.host.url("/metrics"), "GET", &[("authorization", "Bearer dev-sweeper-token")], None).text();
+    let sweeper = format!("Bearer {SWEEPER_TOKEN}");
+    let refused = request(&day.host.url("/metrics"), "GET", &[("authorization", &sweeper)], None);
+    assert_eq!(refused.status, 401, "the sweeper's token is not a metrics credential");
+    let scraper = format!("Bearer {METRICS_TOKEN}");
+    let text = request(&day.host.url("/metrics"), "GET", &[("authorization", &scraper)], None).text();
     let lines = text.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
     let sample = |name: &str, label: &str, value: &str| {

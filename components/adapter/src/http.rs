@@ -18,6 +18,7 @@ pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
         .status(status)
         .header("content-type", "application/json")
         .header("cache-control", "no-store")
+        .header("x-content-type-options", "nosniff")
         .body(body)
         .build()
 }
@@ -27,8 +28,31 @@ pub fn error(status: u16, code: &str, message: &str) -> Response {
     json(status, &serde_json::json!({ "error": { "code": code, "message": message } }))
 }
 
+/// The answer to an error. What went wrong inside (a store's message, a
+/// corrupt record) is logged, never sent: the client learns only that the
+/// store is unavailable.
 pub fn domain_error(e: &DomainError) -> Response {
-    error(e.status(), e.code(), &e.message())
+    let mut response = match e {
+        DomainError::Store(inner) => {
+            eprintln!("key-value store error: {inner}");
+            error(503, e.code(), "the key-value store is unavailable right now; try again in a moment")
+        }
+        _ => error(e.status(), e.code(), &e.message()),
+    };
+    match e.status() {
+        // Sign-in limits slide over a minute; a store or a shop being set up is back in seconds.
+        429 => response.set_header("retry-after", "60"),
+        503 => response.set_header("retry-after", "5"),
+        _ => {}
+    }
+    response
+}
+
+/// Tells browsers to use only https from now on, when the app is served over it.
+pub fn strict_transport(response: &mut Response, https: bool) {
+    if https {
+        response.set_header("strict-transport-security", "max-age=31536000");
+    }
 }
 
 pub fn not_found() -> Response {
@@ -113,4 +137,35 @@ struct LogLine<'a> {
     route: &'a str,
     shop: Option<&'a str>,
     status: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spinpresso_domain::kv::KvError;
+
+    fn body(response: &Response) -> serde_json::Value {
+        serde_json::from_slice(response.body()).unwrap()
+    }
+
+    #[test]
+    fn store_failures_are_answered_without_their_inner_details() {
+        let inner = KvError::Store("redis: connection refused to 10.1.2.3:6379 (password=hunter2)".into());
+        let response = domain_error(&DomainError::Store(inner));
+        assert_eq!(*response.status(), 503);
+        let text = String::from_utf8_lossy(response.body()).into_owned();
+        assert!(!text.contains("10.1.2.3") && !text.contains("hunter2"), "{text}");
+        assert_eq!(body(&response)["error"]["code"], "store_unavailable");
+        let corrupt = DomainError::Store(KvError::Corrupt { key: "order/x".into(), reason: "expected value".into() });
+        assert!(!String::from_utf8_lossy(domain_error(&corrupt).body()).contains("order/x"));
+    }
+
+    #[test]
+    fn json_answers_are_never_sniffed_and_refusals_say_when_to_come_back() {
+        let limited = domain_error(&DomainError::TooManyRequests { code: "too_many_attempts", message: "wait".into() });
+        let header = |r: &Response, name: &str| r.header(name).and_then(|v| v.as_str()).map(str::to_string);
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("60"));
+        assert_eq!(header(&limited, "x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(header(&json(200, &1), "x-content-type-options").as_deref(), Some("nosniff"));
+    }
 }

@@ -60,7 +60,8 @@ pub struct UnreadableBody(String);
 
 impl IntoResponse for UnreadableBody {
     fn into_response(self) -> Response {
-        crate::http::error(400, "unreadable_body", &format!("the request body could not be read: {}", self.0))
+        eprintln!("request body unreadable: {}", self.0);
+        crate::http::error(400, "unreadable_body", "the request body could not be read")
     }
 }
 

@@ -5,6 +5,7 @@ use crate::incoming::Request;
 use serde::de::DeserializeOwned;
 use spin_sdk::http::Method;
 use spinpresso_domain::auth::{self, Claims, Role, StaffPins};
+use spinpresso_domain::kv::KeyValue;
 use spinpresso_domain::DomainError;
 
 use crate::http::MAX_BODY_BYTES;
@@ -32,75 +33,95 @@ pub fn request_id() -> String {
     data_encoding::HEXLOWER.encode(&random_bytes::<8>())
 }
 
-/// The secrets and settings from Spin variables, with development fallbacks.
+/// The secrets and settings from Spin variables. None has a fallback: an
+/// unset or empty secret disables what it guards (fail closed).
 /// Each variable is a host call: a request reads only the ones it uses (the
 /// signing key nearly always, the others on the few routes that need them).
 pub struct Secrets {
     pub signing_key: Vec<u8>,
 }
 
-/// A variable's value; `Err(())` when this component does not have the variable at all.
-fn variable(name: &str) -> Result<Option<String>, ()> {
-    match spin_sdk::variables::get(name) {
-        Ok(value) => Ok(Some(value.trim().to_string()).filter(|v| !v.is_empty())),
-        Err(spin_sdk::variables::Error::Undefined(_)) => Err(()),
-        Err(_) => Ok(None),
-    }
+/// A variable's value, trimmed; `None` when unset, empty or not this component's.
+fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
-/// A secret's variable name and its development default.
-type SecretName = (&'static str, &'static str);
+/// Shortest machine token (sweeper, metrics scraper) accepted.
+const MIN_TOKEN_CHARS: usize = 16;
 
-const SIGNING_KEY: SecretName = ("signing_key", auth::DEV_SIGNING_KEY);
-const ADMIN_PIN: SecretName = ("admin_pin", auth::DEV_ADMIN_PIN);
-const BARISTA_PIN: SecretName = ("barista_pin", auth::DEV_BARISTA_PIN);
-const DISPLAY_PIN: SecretName = ("display_pin", auth::DEV_DISPLAY_PIN);
-const SWEEPER_TOKEN: SecretName = ("sweeper_token", "dev-sweeper-token");
-
-/// A secret's value, and whether it is the development default.
-fn secret((name, dev): SecretName) -> (String, bool) {
-    match variable(name) {
-        Ok(Some(value)) if value != dev => (value, false),
-        Ok(_) => (dev.to_string(), true),
-        // Not this component's secret: the fallback is never used for anything.
-        Err(()) => (dev.to_string(), false),
+/// A machine token, if one long enough is configured.
+fn machine_token(name: &str) -> Option<String> {
+    let token = variable(name)?;
+    if token.len() < MIN_TOKEN_CHARS {
+        eprintln!("`{name}` is ignored: it must be at least {MIN_TOKEN_CHARS} characters");
+        return None;
     }
+    Some(token)
+}
+
+fn not_configured(what: &str) -> DomainError {
+    DomainError::refused("not_configured", 503, format!("this deployment is not set up yet: {what}"))
 }
 
 impl Secrets {
-    pub fn load() -> Self {
-        Self { signing_key: secret(SIGNING_KEY).0.into_bytes() }
+    /// The signing key, or `not_configured` (503) when it is unset or too
+    /// short to be a secret: nothing is then signed or trusted.
+    pub fn load() -> Result<Self, DomainError> {
+        match variable("signing_key") {
+            Some(key) if key.len() >= auth::MIN_SIGNING_KEY_BYTES => Ok(Self { signing_key: key.into_bytes() }),
+            Some(_) => {
+                eprintln!("`signing_key` is too short: it must be at least {} bytes", auth::MIN_SIGNING_KEY_BYTES);
+                Err(not_configured("the signing key is too short"))
+            }
+            None => {
+                eprintln!("`signing_key` is not set: sessions, sign-ins and QR codes are off until it is");
+                Err(not_configured("the signing key is not set"))
+            }
+        }
     }
 
-    /// No secrets: for flows that never sign or check (an empty key signs
-    /// nothing anyone else could check).
+    /// No secrets: for flows that never sign or check (tokens never verify
+    /// against an empty key).
     pub fn none() -> Self {
         Self { signing_key: Vec::new() }
     }
 
+    /// The staff PINs; an unset one turns its role's sign-in off, an unusable one too (logged).
     pub fn pins(&self) -> StaffPins {
-        StaffPins { admin: secret(ADMIN_PIN).0, barista: secret(BARISTA_PIN).0, display: secret(DISPLAY_PIN).0 }
+        let pin = |name: &str| match auth::checked_pin(&variable(name).unwrap_or_default()) {
+            Ok(pin) => pin,
+            Err(why) => {
+                eprintln!("`{name}` is ignored, so that sign-in is off: {why}");
+                None
+            }
+        };
+        StaffPins { admin: pin("admin_pin"), barista: pin("barista_pin"), display: pin("display_pin") }
     }
 
-    pub fn sweeper_token(&self) -> String {
-        secret(SWEEPER_TOKEN).0
+    /// The sweeper's bearer token; without one, nothing may sweep.
+    pub fn sweeper_token(&self) -> Option<String> {
+        machine_token("sweeper_token")
+    }
+
+    /// The Prometheus scraper's bearer token; without one, only admins read `/metrics`.
+    pub fn metrics_token(&self) -> Option<String> {
+        machine_token("metrics_token")
     }
 
     pub fn public_base_url(&self) -> Option<String> {
-        variable("public_base_url").ok().flatten()
+        variable("public_base_url")
     }
+}
 
-    /// Logs that development values are in use (staff sign-in calls it; it reads every secret).
-    pub fn warn_if_dev(&self) {
-        let all = [SIGNING_KEY, ADMIN_PIN, BARISTA_PIN, DISPLAY_PIN, SWEEPER_TOKEN];
-        let dev: Vec<&str> = all.into_iter().filter(|&s| secret(s).1).map(|(name, _)| name).collect();
-        if !dev.is_empty() {
-            eprintln!(
-                "WARNING: development defaults in use for {}; set the Spin variables for any real event",
-                dev.join(", ")
-            );
-        }
-    }
+/// Whether the bearer token of `req` is the machine token `expected`
+/// (compared in constant time; no token configured matches nothing).
+pub fn bearer_is(req: &Request, expected: Option<&str>) -> bool {
+    let sent = bearer(req).unwrap_or_default();
+    expected.is_some_and(|expected| auth::constant_time_eq(sent.as_bytes(), expected.as_bytes()))
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    header(req, "authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::trim)
 }
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -119,42 +140,59 @@ fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 /// The caller's verified claims: a bearer token, else the cookie for the role
 /// wanted. An invalid or expired token counts as none (401, then sign in again).
 pub fn caller(req: &Request, secrets: &Secrets, wanted: Role, now_ms: i64) -> Option<Claims> {
-    let bearer = header(req, "authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
     let from_cookie = || cookie(req, if wanted == Role::Customer { CUSTOMER_COOKIE } else { STAFF_COOKIE });
-    let token = bearer.or_else(from_cookie)?;
+    let token = bearer(req).or_else(from_cookie)?;
     auth::verify(token, &secrets.signing_key, now_ms / 1000).ok()
 }
 
-/// Checks the caller has `role` (for `shop`, when the route names one).
+/// Checks the caller has `role` (for `shop`, when the route names one) and,
+/// for staff, has not signed out.
 pub fn authorize(
     req: &Request,
     secrets: &Secrets,
+    kv: &impl KeyValue,
     role: Role,
     shop: Option<&str>,
     now_ms: i64,
 ) -> Result<Claims, DomainError> {
     let claims = caller(req, secrets, role, now_ms);
     auth::require(claims.as_ref(), role, shop)?;
-    Ok(claims.expect("require checked it"))
+    let claims = claims.expect("require checked it");
+    if claims.role.is_staff() {
+        auth::check_signed_in(kv, &claims)?;
+    }
+    Ok(claims)
 }
 
-/// The caller as either a customer or staff member (routes both may use).
-pub fn customer_or_staff(req: &Request, secrets: &Secrets, now_ms: i64) -> Result<Claims, DomainError> {
-    caller(req, secrets, Role::Barista, now_ms)
-        .filter(|c| c.role.is_staff())
-        .or_else(|| caller(req, secrets, Role::Customer, now_ms))
-        .ok_or_else(|| DomainError::Unauthorized {
+/// The caller as either a customer or a barista or admin (routes on one
+/// order: its owner or the staff who make it; displays read no orders).
+pub fn customer_or_staff(
+    req: &Request,
+    secrets: &Secrets,
+    kv: &impl KeyValue,
+    shop: Option<&str>,
+    now_ms: i64,
+) -> Result<Claims, DomainError> {
+    match caller(req, secrets, Role::Barista, now_ms).filter(|c| c.role.is_staff()) {
+        Some(_) => authorize(req, secrets, kv, Role::Barista, shop, now_ms),
+        None => caller(req, secrets, Role::Customer, now_ms).ok_or_else(|| DomainError::Unauthorized {
             code: "unauthenticated",
             message: "start a session (POST /api/session) or sign in as staff".into(),
-        })
+        }),
+    }
+}
+
+/// Whether the app is served over https (`public_base_url`, else the request's URL):
+/// cookies are then `Secure` and browsers are told to stay on https (HSTS).
+pub fn is_https(req: &Request, secrets: &Secrets) -> bool {
+    base_url(req, secrets).starts_with("https://")
 }
 
 /// A `Set-Cookie` value for a token: HttpOnly, SameSite=Strict, Secure over https.
-pub fn token_cookie(req: &Request, name: &str, token: &str, max_age_s: i64) -> String {
-    let secure = header(req, "spin-full-url").is_some_and(|u| u.starts_with("https://"));
+pub fn token_cookie(req: &Request, secrets: &Secrets, name: &str, token: &str, max_age_s: i64) -> String {
     format!(
         "{name}={token}; Path=/; Max-Age={max_age_s}; HttpOnly; SameSite=Strict{}",
-        if secure { "; Secure" } else { "" }
+        if is_https(req, secrets) { "; Secure" } else { "" }
     )
 }
 

@@ -1,6 +1,6 @@
 //! Mapping a URL path to a file under the mounted root, safely.
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -15,8 +15,12 @@ pub struct StaticFile {
 pub enum Resolved {
     File(StaticFile),
     /// A directory asked for without its trailing slash: relative links in its
-    /// `index.html` only work from `/dir/`, so send the browser there.
-    RedirectToDirectory,
+    /// `index.html` only work from `/dir/`, so send the browser there. The
+    /// path is rebuilt from the checked segments (relative to the mount),
+    /// so it always starts with exactly one `/` and stays on this site.
+    RedirectToDirectory {
+        path: String,
+    },
     /// The path tries to leave the root or is not valid UTF-8.
     Invalid,
     NotFound,
@@ -32,7 +36,7 @@ pub fn resolve(root: &Path, url_path: &str) -> Resolved {
     let file = match std::fs::metadata(&target) {
         Ok(meta) if meta.is_dir() => {
             if !url_path.ends_with('/') {
-                return Resolved::RedirectToDirectory;
+                return Resolved::RedirectToDirectory { path: directory_path(&relative) };
             }
             target.join("index.html")
         }
@@ -52,6 +56,32 @@ pub fn resolve(root: &Path, url_path: &str) -> Resolved {
         Err(_) => Resolved::NotFound,
     }
 }
+
+/// `/a/b/` for the relative path `a/b`, each segment percent-encoded again.
+fn directory_path(relative: &Path) -> String {
+    let mut path = String::from("/");
+    for segment in relative.iter() {
+        let segment = segment.to_string_lossy();
+        path.extend(utf8_percent_encode(&segment, SEGMENT));
+        path.push('/');
+    }
+    path
+}
+
+/// What a path segment must escape (besides controls): URL syntax and spaces.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
 
 /// Decodes the path and keeps only plain segments: `..`, `.`, backslashes,
 /// NULs and anything that decodes to a separator are refused, not cleaned up.
@@ -170,8 +200,15 @@ mod tests {
         assert_eq!(body(resolve(&root, "/")), "<h1>home</h1>");
         assert_eq!(body(resolve(&root, "/display/")), "<h1>display</h1>");
         assert_eq!(body(resolve(&root, "/display/app.js?v=2")), "export {}");
-        assert!(matches!(resolve(&root, "/display"), Resolved::RedirectToDirectory));
-        assert!(matches!(resolve(&root, ""), Resolved::RedirectToDirectory));
+        let redirect = |url: &str| match resolve(&root, url) {
+            Resolved::RedirectToDirectory { path } => path,
+            _ => panic!("expected a redirect for {url}"),
+        };
+        assert_eq!(redirect("/display"), "/display/");
+        assert_eq!(redirect(""), "/");
+        // `//display` would be a protocol-relative URL: another site.
+        assert_eq!(redirect("//display"), "/display/");
+        assert_eq!(redirect("///display"), "/display/");
         assert!(matches!(resolve(&root, "/nope.html"), Resolved::NotFound));
         assert!(matches!(resolve(&root, "/../secret"), Resolved::Invalid));
         std::fs::remove_dir_all(root).unwrap();

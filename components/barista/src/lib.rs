@@ -31,7 +31,7 @@ fn act(req: &Request, action: StaffAction) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     request::require_json(req)?;
     let env = Env::open()?;
-    let staff = request::authorize(req, &env.secrets, Role::Barista, None, env.now_ms)?;
+    let staff = env.authorize(req, Role::Barista, None)?;
     let order = lifecycle::staff_action(&env.ctx(), &id, action, &staff.sub, staff.role == Role::Admin)?;
     Ok(http::json(200, &order))
 }

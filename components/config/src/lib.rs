@@ -68,7 +68,7 @@ fn put_config(req: &Request) -> Result<Response, DomainError> {
     let shop = shop_of(req)?;
     let update: ConfigUpdate = request::json_body(req)?;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    env.authorize(req, Role::Admin, Some(shop.as_str()))?;
     shop::change_config(&env.kv, &shop, &env.writer, |config| config.apply(&update))?;
     config_changed(&env, &shop)
 }
@@ -84,7 +84,7 @@ fn put_menu(req: &Request) -> Result<Response, DomainError> {
     let shop = shop_of(req)?;
     let body: MenuBody = request::json_body(req)?;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    env.authorize(req, Role::Admin, Some(shop.as_str()))?;
     shop::replace_menu(&env.kv, &shop, &env.writer, body.menu)?;
     config_changed(&env, &shop)
 }
@@ -94,7 +94,7 @@ fn set_open(req: &Request, open: bool) -> Result<Response, DomainError> {
     let shop = shop_of(req)?;
     request::require_json(req)?;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Barista, Some(shop.as_str()), env.now_ms)?;
+    env.authorize(req, Role::Barista, Some(shop.as_str()))?;
     shop::change_config(&env.kv, &shop, &env.writer, |config| Ok(ShopConfig { open, ..config.clone() }))?;
     config_changed(&env, &shop)
 }
@@ -103,7 +103,7 @@ fn set_open(req: &Request, open: bool) -> Result<Response, DomainError> {
 fn robot_status(req: &Request) -> Result<Response, DomainError> {
     let shop = shop_of(req)?;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    env.authorize(req, Role::Admin, Some(shop.as_str()))?;
     Ok(http::json(200, &robot::status(&env.kv, &shop)?))
 }
 
@@ -112,7 +112,7 @@ fn robot_start(req: &Request) -> Result<Response, DomainError> {
     let shop = shop_of(req)?;
     let settings: robot::RobotSettings = request::json_body(req)?;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    env.authorize(req, Role::Admin, Some(shop.as_str()))?;
     Ok(http::json(200, &robot::start(&env.ctx(), &shop, &settings)?))
 }
 
@@ -120,14 +120,14 @@ fn robot_start(req: &Request) -> Result<Response, DomainError> {
 fn robot_stop(req: &Request) -> Result<Response, DomainError> {
     let shop = shop_of(req)?;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Admin, Some(shop.as_str()), env.now_ms)?;
+    env.authorize(req, Role::Admin, Some(shop.as_str()))?;
     Ok(http::json(200, &robot::stop(&env.ctx(), &shop)?))
 }
 
 /// `GET /api/shops` (admin): every shop with its name and whether it is open.
 fn list_shops(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Admin, None, env.now_ms)?;
+    env.authorize(req, Role::Admin, None)?;
     let mut shops = Vec::new();
     for id in shop::list_shops(&env.kv)? {
         let view = load_shop(&env.kv, &id)?;
@@ -148,7 +148,7 @@ fn create_shop(req: &Request) -> Result<Response, DomainError> {
     let body: NewShop = request::json_body(req)?;
     let shop = ShopId::parse(&body.shop_id)?;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Admin, None, env.now_ms)?;
+    env.authorize(req, Role::Admin, None)?;
     let view = shop::create_shop(&env.kv, &shop, &body.name, &env.writer)?;
     Ok(http::json(201, &view))
 }
@@ -157,6 +157,6 @@ fn create_shop(req: &Request) -> Result<Response, DomainError> {
 fn health() -> Response {
     match SpinKv::open_default().and_then(|kv| kv.get("healthz")) {
         Ok(_) => http::json(200, &serde_json::json!({ "status": "ok" })),
-        Err(e) => http::error(503, "store_unavailable", &format!("the key-value store is unavailable: {e}")),
+        Err(e) => http::domain_error(&e.into()),
     }
 }

@@ -18,7 +18,9 @@ pub mod order;
 pub mod qr;
 pub mod robot;
 pub mod shop;
+pub mod sign_in_limits;
 pub mod streams;
+pub mod text;
 pub mod time;
 
 pub use error::DomainError;

@@ -970,9 +970,11 @@ fn shop_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, states: &[OrderState]) 
     let keys = [shop.key("open"), shop.key("finished")];
     let mut sets = ctx.kv.get_many(&keys)?.into_iter();
     let (Some(Some(open)), Some(Some(finished))) = (sets.next(), sets.next()) else {
-        // Not a shop (404), or one still being set up (503).
+        // Not a shop (404), one still being set up (503), or `main` seeded
+        // just now by this read: a shop that is ready but was not a moment
+        // ago has no orders yet.
         load_ready_shop(ctx.kv, shop)?;
-        return Err(shop_missing(shop)());
+        return Ok(Vec::new());
     };
     let mut open: Versioned<OpenSet> = decode(&keys[0], &open)?;
     let due: Vec<&str> =
@@ -1312,7 +1314,7 @@ pub fn sweep<K: KeyValue>(ctx: &Ctx<K>, full: bool) -> Result<SweepReport, Domai
         report.trimmed += archive_finished(ctx, &shop)?;
         report.trimmed += drop_old_keys(ctx, &shop, &config)?;
     }
-    report.trimmed += drop_old_pin_failures(ctx)?;
+    report.trimmed += crate::auth::sweep(ctx.kv, ctx.now_ms / 1000)?;
     Ok(report)
 }
 
@@ -1454,29 +1456,6 @@ fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) 
     ctx.kv.set(&key, &crate::kv::to_json(&now))?;
     Ok(dropped)
 }
-
-/// Wrong-PIN counters of past minutes. Finding them is a scan of every key,
-/// so it runs once a minute (`auth/swept` holds the last minute it ran in).
-fn drop_old_pin_failures<K: KeyValue>(ctx: &Ctx<K>) -> Result<u32, DomainError> {
-    let minute = ctx.now_ms / 60_000;
-    let last: Option<i64> = ctx.kv.get(PIN_FAILURES_SWEPT)?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    if last == Some(minute) {
-        return Ok(0);
-    }
-    let mut dropped = 0;
-    for key in ctx.kv.list_prefix("auth/fail/")? {
-        let old = key.rsplit('/').next().and_then(|m| m.parse::<i64>().ok()).is_none_or(|m| m < minute);
-        if old {
-            ctx.kv.delete(&key)?;
-            dropped += 1;
-        }
-    }
-    ctx.kv.set(PIN_FAILURES_SWEPT, &crate::kv::to_json(&minute))?;
-    Ok(dropped)
-}
-
-/// The minute the wrong-PIN counters were last cleaned up in.
-const PIN_FAILURES_SWEPT: &str = "auth/swept";
 
 #[cfg(test)]
 mod tests {
@@ -2213,11 +2192,12 @@ mod tests {
         sweep(&wctx(&kv, T0 + 300_000), false).unwrap();
         let next_slot = kv.take_deletes();
         assert!(next_slot.iter().all(|k| k.contains("/qr/")) && !next_slot.is_empty(), "{next_slot:?}");
-        kv.increment("auth/fail/10.0.0.1/1", 1).unwrap();
+        let old_window = format!("auth/pin/client/10.0.0.1/{}", (T0 + 300_000) / 60_000 - 2);
+        kv.increment(&old_window, 1).unwrap();
         sweep(&wctx(&kv, T0 + 305_000), false).unwrap();
         assert!(kv.take_deletes().is_empty(), "wrong-PIN counters are looked for once a minute");
         sweep(&wctx(&kv, T0 + 360_000), false).unwrap();
-        assert_eq!(kv.take_deletes(), vec!["auth/fail/10.0.0.1/1".to_string()]);
+        assert_eq!(kv.take_deletes(), vec![old_window]);
     }
 }
 

@@ -48,6 +48,21 @@ fn yes() -> bool {
     true
 }
 
+/// The menu with its names trimmed and cleared of invisible formatting
+/// characters (see [`crate::text`]): names are shown to every customer.
+pub fn cleaned(mut menu: Vec<Drink>) -> Vec<Drink> {
+    let clean = |name: &mut String| *name = crate::text::strip_invisible(name).trim().to_string();
+    for drink in &mut menu {
+        clean(&mut drink.name);
+        clean(&mut drink.icon);
+        for group in &mut drink.modifier_groups {
+            clean(&mut group.name);
+            group.options.iter_mut().for_each(|option| clean(&mut option.name));
+        }
+    }
+    menu
+}
+
 /// Checks a whole menu; the first problem found is reported with its path
 /// (e.g. `menu[2].modifierGroups[0].options[1].name`).
 pub fn validate_menu(menu: &[Drink]) -> Result<(), DomainError> {

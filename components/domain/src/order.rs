@@ -153,9 +153,11 @@ pub fn resolve_choice(menu: &[Drink], choice: &DrinkChoice) -> Result<OrderedDri
     Ok(OrderedDrink { id: drink.id.clone(), name: drink.name.clone(), icon: drink.icon.clone(), options })
 }
 
-/// Trims a display name; refuses one that is too long or has control characters.
+/// Trims a display name and drops invisible formatting characters (see
+/// [`crate::text`]); refuses one that is too long or has control characters.
 pub fn clean_display_name(raw: Option<&str>) -> Result<Option<String>, DomainError> {
-    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+    let visible = raw.map(crate::text::strip_invisible);
+    let Some(name) = visible.as_deref().map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
     if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
@@ -655,6 +657,9 @@ mod tests {
         assert_eq!(clean_display_name(Some("   ")).unwrap(), None);
         assert!(clean_display_name(Some(&"x".repeat(25))).is_err());
         assert!(clean_display_name(Some("a\u{7}b")).is_err());
+        // Nothing invisible reaches the public board.
+        assert_eq!(clean_display_name(Some("\u{202E}ana\u{200B}")).unwrap(), Some("ana".to_string()));
+        assert_eq!(clean_display_name(Some("\u{2066}\u{2069}")).unwrap(), None);
     }
 
     #[test]

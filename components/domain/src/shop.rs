@@ -169,7 +169,8 @@ fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<i64, DomainEr
 }
 
 fn checked_name(name: &str) -> Result<String, DomainError> {
-    let name = name.trim();
+    let visible = crate::text::strip_invisible(name);
+    let name = visible.trim();
     if name.is_empty() {
         return Err(DomainError::invalid("invalid_config", "`name` must not be empty"));
     }
@@ -420,6 +421,7 @@ pub fn replace_menu(
     writer: &str,
     menu: Vec<Drink>,
 ) -> Result<Vec<Drink>, DomainError> {
+    let menu = crate::menu::cleaned(menu);
     crate::menu::validate_menu(&menu)?;
     load_ready_shop(kv, shop)?;
     update(
@@ -522,6 +524,19 @@ mod tests {
         let short = default_menu()[..2].to_vec();
         replace_menu(&kv, &ShopId::main(), "w", short.clone()).unwrap();
         assert_eq!(load_shop(&kv, &ShopId::main()).unwrap().menu, short);
+    }
+
+    #[test]
+    fn names_shown_to_customers_lose_invisible_formatting_characters() {
+        let kv = MemoryKv::new();
+        let mut menu = default_menu();
+        menu[0].name = "\u{202E}Latte\u{200B} ".into();
+        menu[0].modifier_groups[0].options[0].name = "O\u{2066}at".into();
+        let stored = replace_menu(&kv, &ShopId::main(), "w", menu).unwrap();
+        assert_eq!((stored[0].name.as_str(), stored[0].modifier_groups[0].options[0].name.as_str()), ("Latte", "Oat"));
+        let blank = vec![Drink { name: "\u{200B}".into(), ..default_menu()[0].clone() }];
+        assert_eq!(replace_menu(&kv, &ShopId::main(), "w", blank).unwrap_err().code(), "invalid_menu");
+        assert_eq!(checked_name(" \u{202E}Booth 2").unwrap(), "Booth 2");
     }
 
     #[test]

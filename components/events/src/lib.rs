@@ -1,6 +1,6 @@
 //! The `events` component: a shop's event log as a JSON page (staff), and
 //! live as server-sent events for three audiences (DESIGN §4):
-//! - `/api/shops/:shop/events/staff` — every event (staff token);
+//! - `/api/shops/:shop/events/staff` — every event (barista or admin token);
 //! - `/api/shops/:shop/events/me` — the customer's own orders and config changes (customer token);
 //! - `/api/shops/:shop/events/board` — public: numbers, drinks, names, states.
 
@@ -45,7 +45,7 @@ fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
     }
 }
 
-/// `GET /api/shops/:shop/events?after=<id>&limit=<n>`: the events after `after`, in order.
+/// `GET /api/shops/:shop/events?after=<id>&limit=<n>` (barista): the events after `after`, in order.
 fn page(req: &Request) -> Result<Response, DomainError> {
     let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
     let number = |name: &str, default: u64| -> Result<u64, DomainError> {
@@ -59,7 +59,7 @@ fn page(req: &Request) -> Result<Response, DomainError> {
     let after = number("after", 0)?;
     let limit = number("limit", PAGE_LIMIT as u64)?.clamp(1, PAGE_LIMIT as u64) as usize;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Display, Some(shop.as_str()), env.now_ms)?;
+    env.authorize(req, Role::Barista, Some(shop.as_str()))?;
     load_shop(&env.kv, &shop)?;
     Ok(http::json(200, &events::read_after(&env.kv, &shop, after, limit, env.now_ms)?))
 }
@@ -78,11 +78,12 @@ fn subscribe(req: &Request, stream: &str) -> Result<Subscription, DomainError> {
     let env = Env::open()?;
     let audience = match stream {
         "/api/shops/:shop/events/staff" => {
-            request::authorize(req, &env.secrets, Role::Display, Some(shop.as_str()), env.now_ms)?;
+            // Displays use the board stream: the staff stream carries customers' orders.
+            env.authorize(req, Role::Barista, Some(shop.as_str()))?;
             Audience::Staff
         }
         "/api/shops/:shop/events/me" => {
-            let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
+            let customer = env.authorize(req, Role::Customer, None)?;
             Audience::Customer(customer.sub)
         }
         _ => Audience::Board,

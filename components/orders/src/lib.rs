@@ -56,7 +56,7 @@ fn redeem(req: &Request) -> Result<Response, DomainError> {
     let body: Redeem = request::json_body(req)?;
     let display_name = clean_display_name(body.display_name.as_deref())?;
     let env = Env::open()?;
-    let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
+    let customer = env.authorize(req, Role::Customer, None)?;
     let redeemed = lifecycle::redeem(&env.ctx(), &shop, &customer.sub, &body.code, display_name, false)?;
     // The order, and the drinks left on the code (`null` when redeemed before).
     let tokens_left = redeemed.tokens_left.map_or_else(|| "null".to_string(), |left| left.to_string());
@@ -68,7 +68,7 @@ fn redeem(req: &Request) -> Result<Response, DomainError> {
 fn list(req: &Request) -> Result<Response, DomainError> {
     let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
     let env = Env::open()?;
-    request::authorize(req, &env.secrets, Role::Barista, Some(shop.as_str()), env.now_ms)?;
+    env.authorize(req, Role::Barista, Some(shop.as_str()))?;
     let states = match request::query_param(req, "state").filter(|s| !s.is_empty()) {
         Some(list) => list.split(',').map(|s| OrderState::parse(s.trim())).collect::<Result<Vec<_>, _>>()?,
         None => vec![OrderState::AwaitingDrink, OrderState::Queued, OrderState::InProgress],
@@ -82,7 +82,7 @@ fn choose_drink(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     let choice: DrinkChoice = request::json_body(req)?;
     let env = Env::open()?;
-    let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
+    let customer = env.authorize(req, Role::Customer, None)?;
     Ok(http::json(200, &lifecycle::submit_drink(&env.ctx(), &id, &customer.sub, &choice)?))
 }
 
@@ -91,11 +91,10 @@ fn cancel(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     request::require_json(req)?;
     let env = Env::open()?;
-    let caller = request::customer_or_staff(req, &env.secrets, env.now_ms)?;
+    let caller = env.customer_or_staff(req, None)?;
     let order = if caller.role == Role::Customer {
         lifecycle::cancel_by_customer(&env.ctx(), &id, &caller.sub)?
     } else {
-        request::authorize(req, &env.secrets, Role::Barista, None, env.now_ms)?;
         lifecycle::staff_action(&env.ctx(), &id, StaffAction::Cancel, &caller.sub, caller.role == Role::Admin)?
     };
     Ok(http::json(200, &order))
@@ -105,7 +104,7 @@ fn cancel(req: &Request) -> Result<Response, DomainError> {
 fn get_one(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     let env = Env::open()?;
-    let caller = request::customer_or_staff(req, &env.secrets, env.now_ms)?;
+    let caller = env.customer_or_staff(req, None)?;
     let owner = (caller.role == Role::Customer).then_some(caller.sub.as_str());
     Ok(http::json(200, &lifecycle::get_order(&env.ctx(), &id, owner)?))
 }
@@ -114,7 +113,7 @@ fn get_one(req: &Request) -> Result<Response, DomainError> {
 fn journey(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     let env = Env::open()?;
-    let caller = request::customer_or_staff(req, &env.secrets, env.now_ms)?;
+    let caller = env.customer_or_staff(req, None)?;
     let owner = (caller.role == Role::Customer).then_some(caller.sub.as_str());
     let steps = lifecycle::journey(&env.ctx(), &id, owner)?;
     Ok(http::json(200, &serde_json::json!({ "orderId": id, "events": steps })))
@@ -123,7 +122,7 @@ fn journey(req: &Request) -> Result<Response, DomainError> {
 /// `GET /api/me/orders`: the customer's orders of today and yesterday, newest first.
 fn mine(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
-    let customer = request::authorize(req, &env.secrets, Role::Customer, None, env.now_ms)?;
+    let customer = env.authorize(req, Role::Customer, None)?;
     Ok(http::json(200, &serde_json::json!({ "orders": lifecycle::my_orders(&env.ctx(), &customer.sub)? })))
 }
 

@@ -5,10 +5,10 @@ use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
+use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route, path_param};
 use spinpresso_adapter::incoming::Request;
-use spinpresso_adapter::kv::SpinKv;
-use spinpresso_adapter::request::{self, Secrets};
+use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::qr::{self, CodeView};
 use spinpresso_domain::shop::{load_shop, ShopId};
@@ -29,19 +29,18 @@ fn handle(req: Request) -> Response {
 
 fn current_code(req: &Request) -> Result<CodeView, DomainError> {
     let shop = ShopId::parse(path_param(req, "shop").unwrap_or_default())?;
-    let secrets = Secrets::load();
-    let now = request::now_ms();
-    request::authorize(req, &secrets, Role::Display, Some(shop.as_str()), now)?;
-    let kv = SpinKv::open_default()?;
-    let config = load_shop(&kv, &shop)?.config;
+    let env = Env::open()?;
+    env.authorize(req, Role::Display, Some(shop.as_str()))?;
+    let (kv, secrets, now) = (&env.kv, &env.secrets, env.now_ms);
+    let config = load_shop(kv, &shop)?.config;
     let slot = qr::slot_at(now / 1000, config.code_rotation_seconds);
     let code = qr::code_for(&secrets.signing_key, &shop, slot);
     Ok(CodeView {
-        url: qr::order_url(&request::base_url(req, &secrets), &shop, &code),
+        url: qr::order_url(&request::base_url(req, secrets), &shop, &code),
         code,
         slot,
         slot_ends_at: rfc3339(qr::slot_ends_at(slot, config.code_rotation_seconds) * 1000),
-        tokens_left: qr::tokens_left(&kv, &shop, slot, config.drinks_per_code)?,
+        tokens_left: qr::tokens_left(kv, &shop, slot, config.drinks_per_code)?,
         drinks_per_code: config.drinks_per_code,
     })
 }

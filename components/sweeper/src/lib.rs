@@ -10,7 +10,6 @@ use spinpresso_adapter::flows::Env;
 use spinpresso_adapter::http::{self, component_route};
 use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::request;
-use spinpresso_domain::auth::constant_time_eq;
 use spinpresso_domain::DomainError;
 use spinpresso_domain::{lifecycle, robot, shop};
 
@@ -37,8 +36,14 @@ struct SweepRequest {
 
 fn sweep(req: &Request) -> Result<Response, DomainError> {
     let env = Env::open()?;
-    let sent = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
-    if !constant_time_eq(sent.trim().as_bytes(), env.secrets.sweeper_token().as_bytes()) {
+    let Some(token) = env.secrets.sweeper_token() else {
+        return Err(DomainError::refused(
+            "not_configured",
+            503,
+            "no sweeper token is set: the operator sets the `sweeper_token` variable",
+        ));
+    };
+    if !request::bearer_is(req, Some(&token)) {
         return Err(DomainError::Unauthorized {
             code: "unauthenticated",
             message: "the sweeper needs its bearer token".into(),
