@@ -53,6 +53,9 @@ impl WasiHttpView for HostState {
 pub struct LoadedComponent {
     pub spec: Arc<Component>,
     pub id: Arc<str>,
+    /// Whether the guest's standard output (an access log, typically) is
+    /// shown; its standard error always is.
+    pub log_stdout: bool,
     pre: ProxyPre<HostState>,
 }
 
@@ -140,7 +143,7 @@ impl LoadedComponent {
             .and_then(ProxyPre::new)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component `{}` imports something this host does not provide", spec.id))?;
-        Ok(Self { id: spec.id.as_str().into(), spec: Arc::new(spec), pre })
+        Ok(Self { id: spec.id.as_str().into(), spec: Arc::new(spec), log_stdout: true, pre })
     }
 
     /// A fresh store for one request: WASI with the component's files,
@@ -153,8 +156,10 @@ impl LoadedComponent {
         session: Arc<Session>,
     ) -> Result<Store<HostState>> {
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(GuestOutput::new(self.id.clone(), Stream::Stdout))
-            .stderr(GuestOutput::new(self.id.clone(), Stream::Stderr));
+        if self.log_stdout {
+            wasi.stdout(GuestOutput::new(self.id.clone(), Stream::Stdout));
+        }
+        wasi.stderr(GuestOutput::new(self.id.clone(), Stream::Stderr));
         for (name, value) in &self.spec.environment {
             wasi.env(name, value);
         }

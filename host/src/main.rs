@@ -1,6 +1,7 @@
 //! `spinpresso-host`: runs a Spin application (`spin.toml`) locally on
 //! wasmtime, with key-value data in an SQLite file Spin itself can read.
 
+mod banner;
 mod builder;
 mod durable;
 mod engine;
@@ -9,6 +10,7 @@ mod kv;
 mod kv_redis;
 mod kv_session;
 mod kv_sqlite;
+mod local_secrets;
 mod log;
 mod manifest;
 mod measure;
@@ -76,6 +78,13 @@ struct UpArgs {
     /// beyond it requests get 503 + Retry-After.
     #[arg(long, default_value_t = engine::InstanceLimits::default().instances)]
     max_instances: u32,
+    /// Where secrets the host makes up for unset secret variables are kept
+    /// (default: `.spin/secrets.toml` beside the manifest).
+    #[arg(long)]
+    secrets_file: Option<PathBuf>,
+    /// Log one line per request, and what components write to standard output.
+    #[arg(long)]
+    log_requests: bool,
 }
 
 const SWEEP_ROUTE: &str = "/internal/sweep";
@@ -132,23 +141,36 @@ async fn up(args: UpArgs) -> Result<()> {
         stores.insert(label.clone(), backend);
     }
     let kv = Arc::new(kv::Stores::new(stores));
-    let variables =
-        variables::Variables::resolve(&manifest, runtime.env_prefix.as_deref(), |name| std::env::var(name).ok())?;
+    let env = |name: &str| std::env::var(name).ok();
+    let prefix = runtime.env_prefix.as_deref();
+    let secrets_file = args.secrets_file.unwrap_or_else(|| app_dir.join(".spin").join("secrets.toml"));
+    let local = local_secrets::LocalSecrets::load_or_create(&manifest, &secrets_file, |name| {
+        variables::from_environment(name, prefix, env).is_some()
+    })?;
+    if !local.created.is_empty() {
+        out!("[host] made up {} and kept them in {}", local.created.join(", "), secrets_file.display());
+    }
+    let variables = variables::Variables::resolve(&manifest, prefix, env, &local.values)?;
     for name in variables.defaulted_secrets() {
         eprintln!(
-            "[host] WARNING: secret `{name}` uses its development default from the manifest; set {} for real use",
+            "[host] WARNING: secret `{name}` has a value written in the manifest, which anyone who reads it knows; set {}",
             variables::env_name(name)
         );
     }
     out!("[host] application `{}`", manifest.name);
     let limits = engine::InstanceLimits { instances: args.max_instances, ..Default::default() };
     let engine = engine::new_engine(Some(&cache_dir(&app_dir)?), limits)?;
-    let app = Arc::new(server::App::load(manifest, &engine, kv, variables)?);
+    let banner_manifest = manifest.clone();
+    let app = Arc::new(server::App::load(manifest, &engine, kv, variables, args.log_requests)?);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    out!("[host] serving http://{}", listener.local_addr()?);
+    let origin = format!("http://{}", listener.local_addr()?);
+    out!("[host] serving {origin}");
+    for line in banner::lines(&banner_manifest, &origin, &local) {
+        out!("[host] {line}");
+    }
     if args.sweep_every > 0 && app.has_route(SWEEP_ROUTE) {
         server::spawn_sweeper(app.clone(), SWEEP_ROUTE, Duration::from_secs(args.sweep_every));
     }

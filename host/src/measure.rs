@@ -19,7 +19,8 @@ pub async fn instantiation(manifest_path: &Path, rounds: u32) -> Result<()> {
     let app_dir = manifest_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let engine = engine::new_engine(Some(&crate::cache_dir(&app_dir)?), engine::InstanceLimits::default())?;
     let kv: Arc<dyn KvBackend> = Arc::new(SqliteKv::in_memory()?);
-    let variables = Arc::new(Variables::resolve(&manifest, None, |name| std::env::var(name).ok())?);
+    let variables =
+        Arc::new(Variables::resolve(&manifest, None, |name| std::env::var(name).ok(), &Default::default())?);
     let served: Vec<_> = manifest
         .components
         .into_iter()

@@ -35,7 +35,13 @@ pub struct App {
     base: String,
     kv: Arc<dyn KvBackend>,
     variables: Arc<Variables>,
+    log_requests: bool,
 }
+
+/// Marks a request the host makes itself (the sweeper's): never logged, as
+/// a line every few seconds would drown the rest.
+#[derive(Clone, Copy)]
+struct Unlogged;
 
 impl App {
     /// Compiles every component of the manifest (once, here, not per request).
@@ -44,6 +50,7 @@ impl App {
         engine: &wasmtime::Engine,
         kv: Arc<dyn KvBackend>,
         variables: Variables,
+        log_requests: bool,
     ) -> Result<Self> {
         let mut components = Vec::new();
         let mut index = std::collections::HashMap::new();
@@ -51,11 +58,20 @@ impl App {
             // Only components reachable from a route are served (and compiled).
             if manifest.triggers.iter().any(|t| t.component == id) {
                 index.insert(id, components.len());
-                components.push(LoadedComponent::load(engine, spec)?);
+                let mut component = LoadedComponent::load(engine, spec)?;
+                component.log_stdout = log_requests;
+                components.push(component);
             }
         }
         let routes = manifest.triggers.into_iter().map(|t| (t.route, index[&t.component])).collect();
-        Ok(Self { components, router: Router::new(routes), base: manifest.base, kv, variables: Arc::new(variables) })
+        Ok(Self {
+            components,
+            router: Router::new(routes),
+            base: manifest.base,
+            kv,
+            variables: Arc::new(variables),
+            log_requests,
+        })
     }
 
     pub fn has_route(&self, path: &str) -> bool {
@@ -73,6 +89,7 @@ impl App {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let started = Instant::now();
+        let logged = self.log_requests && req.extensions().get::<Unlogged>().is_none();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let stats = Arc::new(KvStats::default());
@@ -84,12 +101,14 @@ impl App {
         let response = crate::durable::settled(response, session).await;
         // The store work is counted until the response head is ready (a
         // streaming guest may go on reading after that).
-        out!(
-            "[host] {method} {path} {} {} {:.1}ms {stats}",
-            response.status().as_u16(),
-            component.as_deref().unwrap_or("-"),
-            started.elapsed().as_secs_f64() * 1000.0
-        );
+        if logged {
+            out!(
+                "[host] {method} {path} {} {} {:.1}ms {stats}",
+                response.status().as_u16(),
+                component.as_deref().unwrap_or("-"),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
         response
     }
 
@@ -286,17 +305,24 @@ pub fn spawn_sweeper(app: Arc<App>, route: &'static str, every: Duration) {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
+        let mut last_failure = None;
         loop {
             interval.tick().await;
             let mut req = Request::post(route).header("host", "localhost").header("content-type", "application/json");
             if let Some(token) = &token {
                 req = req.header("authorization", format!("Bearer {token}"));
             }
-            let req = req.body(Full::new(Bytes::from_static(b"{}"))).context("sweeper request");
+            let req = req.extension(Unlogged).body(Full::new(Bytes::from_static(b"{}"))).context("sweeper request");
             let Ok(req) = req else { continue };
             let response = app.handle(req, SocketAddr::from(([127, 0, 0, 1], 0))).await;
-            if !response.status().is_success() {
-                eprintln!("[host] sweeper answered {}", response.status());
+            // Said once when it starts failing and once when it recovers, not every tick.
+            let failing = (!response.status().is_success()).then(|| response.status());
+            if failing != last_failure {
+                match failing {
+                    Some(status) => eprintln!("[host] the sweeper answers {status}; it is tried again every {every:?}"),
+                    None => eprintln!("[host] the sweeper works again"),
+                }
+                last_failure = failing;
             }
         }
     });

@@ -10,24 +10,30 @@ use crate::manifest::{expand_template, Component, Manifest};
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
     values: BTreeMap<String, String>,
-    /// Secrets running on the development default written in the manifest.
+    /// Secrets running on a non-empty default written in the manifest.
     defaulted_secrets: Vec<String>,
 }
 
 impl Variables {
     /// Resolves every application variable; a required one without a value stops the start.
-    /// `prefix` (from the runtime config's env provider) is tried before `SPIN_VARIABLE`.
-    pub fn resolve(manifest: &Manifest, prefix: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    /// The environment comes first (`prefix`, from the runtime config's env
+    /// provider, before `SPIN_VARIABLE`), then `local` (the host's own
+    /// secrets file), then the manifest's default.
+    pub fn resolve(
+        manifest: &Manifest,
+        prefix: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+        local: &BTreeMap<String, String>,
+    ) -> Result<Self> {
         let mut values = BTreeMap::new();
         let mut missing = Vec::new();
         let mut defaulted_secrets = Vec::new();
         for (name, variable) in &manifest.variables {
-            let custom = prefix.and_then(|p| env(&format!("{p}_{}", name.to_ascii_uppercase())));
-            let from_env = custom.or_else(|| env(&env_name(name)));
-            if from_env.is_none() && variable.secret && variable.default.is_some() {
+            let given = from_environment(name, prefix, &env).or_else(|| local.get(name).cloned());
+            if given.is_none() && variable.secret && variable.default.as_deref().is_some_and(|d| !d.is_empty()) {
                 defaulted_secrets.push(name.clone());
             }
-            match from_env.or_else(|| variable.default.clone()) {
+            match given.or_else(|| variable.default.clone()) {
                 Some(value) => {
                     values.insert(name.clone(), value);
                 }
@@ -71,6 +77,12 @@ pub enum ComponentVariableError {
     Undefined(String),
 }
 
+/// A variable's value in the environment, if it is set there (even to empty).
+pub fn from_environment(name: &str, prefix: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let custom = prefix.and_then(|p| env(&format!("{p}_{}", name.to_ascii_uppercase())));
+    custom.or_else(|| env(&env_name(name)))
+}
+
 /// `signing_key` → `SPIN_VARIABLE_SIGNING_KEY`.
 pub fn env_name(name: &str) -> String {
     format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())
@@ -101,7 +113,7 @@ variables = {{ token = "Bearer {{{{ token }}}}", greeting = "{{{{ greeting }}}}"
     fn environment_overrides_defaults() {
         let m = manifest("token = { default = \"dev\" }\ngreeting = { default = \"hi\" }");
         let env = |k: &str| (k == "SPIN_VARIABLE_TOKEN").then(|| "prod".to_string());
-        let v = Variables::resolve(&m, None, env).unwrap();
+        let v = Variables::resolve(&m, None, env, &BTreeMap::new()).unwrap();
         assert_eq!(v.app("token"), Some("prod"));
         assert!(v.defaulted_secrets().is_empty());
         let c = &m.components["c"];
@@ -117,29 +129,40 @@ variables = {{ token = "Bearer {{{{ token }}}}", greeting = "{{{{ greeting }}}}"
             "SPIN_VARIABLE_GREETING" => Some("from-spin".to_string()),
             _ => None,
         };
-        let v = Variables::resolve(&m, Some("COFFEE"), env).unwrap();
+        let v = Variables::resolve(&m, Some("COFFEE"), env, &BTreeMap::new()).unwrap();
         assert_eq!((v.app("token"), v.app("greeting")), (Some("from-prefix"), Some("from-spin")));
     }
 
     #[test]
     fn a_required_variable_without_a_value_is_a_start_up_error_naming_it() {
         let m = manifest("token = { required = true }\ngreeting = { default = \"hi\" }");
-        let err = Variables::resolve(&m, None, |_| None).unwrap_err().to_string();
+        let err = Variables::resolve(&m, None, |_| None, &BTreeMap::new()).unwrap_err().to_string();
         assert!(err.contains("`token`") && err.contains("SPIN_VARIABLE_TOKEN"), "{err}");
-        assert!(Variables::resolve(&m, None, |k| (k == "SPIN_VARIABLE_TOKEN").then(|| "x".into())).is_ok());
+        assert!(Variables::resolve(&m, None, |k| (k == "SPIN_VARIABLE_TOKEN").then(|| "x".into()), &BTreeMap::new())
+            .is_ok());
     }
 
     #[test]
     fn secrets_left_on_their_defaults_are_reported() {
         let m = manifest("token = { default = \"dev\", secret = true }\ngreeting = { default = \"hi\" }");
-        let v = Variables::resolve(&m, None, |_| None).unwrap();
+        let v = Variables::resolve(&m, None, |_| None, &BTreeMap::new()).unwrap();
         assert_eq!(v.defaulted_secrets(), ["token"]);
+    }
+
+    #[test]
+    fn the_local_secrets_file_comes_after_the_environment_even_an_empty_one() {
+        let m = manifest("token = { default = \"\", secret = true }\ngreeting = { default = \"\", secret = true }");
+        let local = BTreeMap::from([("token".to_string(), "made-up".to_string()), ("greeting".into(), "x".into())]);
+        let env = |k: &str| (k == "SPIN_VARIABLE_GREETING").then(String::new);
+        let v = Variables::resolve(&m, None, env, &local).unwrap();
+        assert_eq!((v.app("token"), v.app("greeting")), (Some("made-up"), Some("")));
+        assert!(v.defaulted_secrets().is_empty(), "empty defaults publish nothing");
     }
 
     #[test]
     fn components_see_only_their_own_variables() {
         let m = manifest("token = { default = \"t\" }\ngreeting = { default = \"hi\" }");
-        let v = Variables::resolve(&m, None, |_| None).unwrap();
+        let v = Variables::resolve(&m, None, |_| None, &BTreeMap::new()).unwrap();
         let c = &m.components["c"];
         assert!(matches!(v.for_component(c, "other"), Err(ComponentVariableError::Undefined(_))));
         assert!(matches!(v.for_component(c, "Bad-Name"), Err(ComponentVariableError::InvalidName(_))));
@@ -148,7 +171,7 @@ variables = {{ token = "Bearer {{{{ token }}}}", greeting = "{{{{ greeting }}}}"
     #[test]
     fn an_optional_variable_without_a_value_is_undefined_for_the_component() {
         let m = manifest("token = { default = \"t\" }\ngreeting = {}");
-        let v = Variables::resolve(&m, None, |_| None).unwrap();
+        let v = Variables::resolve(&m, None, |_| None, &BTreeMap::new()).unwrap();
         assert!(matches!(v.for_component(&m.components["c"], "greeting"), Err(ComponentVariableError::Undefined(_))));
     }
 }

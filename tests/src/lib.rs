@@ -51,6 +51,8 @@ pub struct HostOptions {
     pub manifest: PathBuf,
     pub kv_file: PathBuf,
     pub log_file: PathBuf,
+    /// Where the host keeps secrets it makes up (never the repository's `.spin/`).
+    pub secrets_file: PathBuf,
     pub env: Vec<(String, String)>,
     /// Variables the host must not inherit from the test's environment.
     pub removed_env: Vec<String>,
@@ -63,6 +65,7 @@ impl HostOptions {
             manifest: repo_root().join(manifest),
             kv_file: scratch.path().join("kv.db"),
             log_file: scratch.path().join("host.log"),
+            secrets_file: scratch.path().join("secrets.toml"),
             env: TEST_SECRETS.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
             removed_env: Vec::new(),
             extra_args: vec!["--sweep-every".into(), "0".into()],
@@ -98,6 +101,8 @@ impl HostOptions {
             .arg(addr.to_string())
             .arg("--kv-file")
             .arg(&self.kv_file)
+            .arg("--secrets-file")
+            .arg(&self.secrets_file)
             .args(&self.extra_args)
             .stdin(Stdio::null());
         for name in &self.removed_env {

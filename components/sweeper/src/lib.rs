@@ -16,11 +16,19 @@ use spinpresso_domain::{lifecycle, robot, shop};
 #[http_component]
 fn handle(req: Request) -> Response {
     let started = spinpresso_adapter::request::now_ms();
+    let mut routine = false;
     let response = http::respond(match (component_route(&req), req.method()) {
-        ("/internal/sweep", Method::Post) => sweep(&req),
+        ("/internal/sweep", Method::Post) => sweep(&req).map(|(response, changed)| {
+            routine = !changed;
+            response
+        }),
         ("/internal/sweep", _) => http::route_methods(&[Method::Post]),
         _ => Ok(http::not_found()),
     });
+    // A sweep runs every few seconds: one that found nothing to do is not logged.
+    if routine {
+        return response;
+    }
     http::logged(&req, response, started)
 }
 
@@ -34,7 +42,8 @@ struct SweepRequest {
     full: bool,
 }
 
-fn sweep(req: &Request) -> Result<Response, DomainError> {
+/// The answer, and whether the sweep changed anything.
+fn sweep(req: &Request) -> Result<(Response, bool), DomainError> {
     let env = Env::open()?;
     let Some(token) = env.secrets.sweeper_token() else {
         return Err(DomainError::refused(
@@ -60,7 +69,8 @@ fn sweep(req: &Request) -> Result<Response, DomainError> {
             Err(e) => eprintln!("robot of shop {shop}: {e}"),
         }
     }
+    let changed = report.timed_out > 0 || report.trimmed > 0 || robot_orders > 0;
     let mut body = serde_json::to_value(&report).unwrap_or_default();
     body["robotOrders"] = serde_json::json!(robot_orders);
-    Ok(http::json(200, &body))
+    Ok((http::json(200, &body), changed))
 }
