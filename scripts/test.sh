@@ -46,6 +46,9 @@ step "unit and end-to-end tests"
 # Release, so the tests reuse the host's optimized dependencies.
 cargo test --release --workspace "${excludes[@]}"
 
+step "API contract: docs/openapi.yaml against the host (schemathesis)"
+tests/contract/run
+
 step "browser tests (headless Chromium)"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/browser/

@@ -118,3 +118,28 @@ fn a_directory_without_its_slash_is_redirected() {
     assert_eq!((reply.status, reply.header("location")), (301, Some("/display/")));
     assert_eq!(host.get("/display/").text(), "<p>display</p>");
 }
+
+#[test]
+fn requests_outside_the_api_contract_get_the_4xx_it_documents() {
+    let scratch = Scratch::new("contract-edges");
+    let host = start(&scratch);
+    let admin = Caller::staff(&host, ADMIN_PIN);
+    let code = |reply: &Reply| (reply.status, reply.json()["error"]["code"].as_str().unwrap_or_default().to_string());
+    assert_eq!(code(&admin.get("/api/shops/nowhere/orders.csv")), (404, "shop_not_found".into()));
+    assert_eq!(code(&admin.get("/api/shops/nowhere/metrics")), (404, "shop_not_found".into()));
+    assert_eq!(code(&admin.get("/api/shops/main/events?limit=500")), (400, "invalid_query".into()));
+    assert_eq!(code(&admin.get("/api/shops/main/events/staff?lastEventId=-1")), (400, "invalid_query".into()));
+    // A body that is JSON but not an object is refused, and whole numbers may carry a zero fraction.
+    assert_eq!(code(&Caller::anonymous(&host).post("/api/session", json!([]))), (400, "invalid_json".into()));
+    let changed = admin.put("/api/shops/main/config", json!({ "maxOpenOrders": 25.0 }));
+    assert_eq!((changed.status, changed.json()["maxOpenOrders"].clone()), (200, json!(25)));
+    assert_eq!(code(&admin.put("/api/shops/main/config", json!({ "maxOpenOrders": 25.5 }))).0, 400);
+    // A bodyless action still says it sends JSON (a cross-site form cannot).
+    let bare = request(
+        &host.url("/api/shops/main/open"),
+        "POST",
+        &[("authorization", &format!("Bearer {}", admin.token.clone().unwrap()))],
+        None,
+    );
+    assert_eq!(bare.status, 415);
+}

@@ -42,7 +42,7 @@ fn event_types(admin: &Caller) -> Vec<String> {
 #[test]
 fn the_happy_path_from_open_shop_to_pickup() {
     let scratch = Scratch::new("happy");
-    let host = start(&scratch);
+    let host = Host::start(&HostOptions::new("spin.toml", &scratch).args(&["--sweep-every", "0", "--log-requests"]));
     let admin = open_shop(&host, json!({}));
     let display = Caller::staff(&host, DISPLAY_PIN);
     let qr = qr_with_seconds_left(&display, 10);

@@ -5,8 +5,10 @@ use serde::Serialize;
 use spin_sdk::http::{Method, Response};
 use spinpresso_domain::DomainError;
 
-/// Largest request body any component accepts.
+/// Largest request body a mutation accepts, but for a menu.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Largest menu body: a full menu (100 drinks with their options) is bigger than 16 KiB.
+pub const MAX_MENU_BODY_BYTES: usize = 256 * 1024;
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
     json_bytes(status, serde_json::to_vec(value).unwrap_or_default())

@@ -29,7 +29,7 @@ fn handle(req: Request) -> Response {
 /// `POST /api/orders/:id/claim|release|complete`.
 fn act(req: &Request, action: StaffAction) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
-    request::require_json(req)?;
+    request::no_fields(req)?;
     let env = Env::open()?;
     let staff = env.authorize(req, Role::Barista, None)?;
     let order = lifecycle::staff_action(&env.ctx(), &id, action, &staff.sub, staff.role == Role::Admin)?;

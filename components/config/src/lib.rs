@@ -82,7 +82,7 @@ struct MenuBody {
 /// `PUT /api/shops/:shop/menu` (admin) `{menu}`: replaces the menu after validating it.
 fn put_menu(req: &Request) -> Result<Response, DomainError> {
     let shop = shop_of(req)?;
-    let body: MenuBody = request::json_body(req)?;
+    let body: MenuBody = request::json_body_up_to(req, spinpresso_adapter::http::MAX_MENU_BODY_BYTES)?;
     let env = Env::open()?;
     env.authorize(req, Role::Admin, Some(shop.as_str()))?;
     shop::replace_menu(&env.kv, &shop, &env.writer, body.menu)?;
@@ -92,7 +92,7 @@ fn put_menu(req: &Request) -> Result<Response, DomainError> {
 /// `POST /api/shops/:shop/open|close` (barista: the tablet has the switch).
 fn set_open(req: &Request, open: bool) -> Result<Response, DomainError> {
     let shop = shop_of(req)?;
-    request::require_json(req)?;
+    request::no_fields(req)?;
     let env = Env::open()?;
     env.authorize(req, Role::Barista, Some(shop.as_str()))?;
     shop::change_config(&env.kv, &shop, &env.writer, |config| Ok(ShopConfig { open, ..config.clone() }))?;

@@ -203,7 +203,7 @@ pub fn staff_login(
     if !needed.is_staff() {
         return Err(DomainError::invalid("invalid_role", "sign in as display, barista or admin"));
     }
-    if attempt.pin.len() > MAX_PIN_CHARS {
+    if attempt.pin.chars().count() > MAX_PIN_CHARS {
         return Err(DomainError::invalid("invalid_pin", format!("a PIN has at most {MAX_PIN_CHARS} characters")));
     }
     let candidates: Vec<Role> = STAFF_ROLES.into_iter().filter(|r| r.grants(needed) && pins.of(*r).is_some()).collect();

@@ -57,7 +57,11 @@ fn page(req: &Request) -> Result<Response, DomainError> {
         }
     };
     let after = number("after", 0)?;
-    let limit = number("limit", PAGE_LIMIT as u64)?.clamp(1, PAGE_LIMIT as u64) as usize;
+    let limit = number("limit", PAGE_LIMIT as u64)?;
+    if !(1..=PAGE_LIMIT as u64).contains(&limit) {
+        return Err(DomainError::invalid("invalid_query", format!("`limit` must be between 1 and {PAGE_LIMIT}")));
+    }
+    let limit = limit as usize;
     let env = Env::open()?;
     env.authorize(req, Role::Barista, Some(shop.as_str()))?;
     load_shop(&env.kv, &shop)?;
@@ -91,6 +95,15 @@ fn subscribe(req: &Request, stream: &str) -> Result<Subscription, DomainError> {
     load_shop(&env.kv, &shop)?;
     let header = req.header("last-event-id");
     let query = request::query_param(req, "lastEventId");
+    // A browser resumes only from ids it was sent: anything else is a mistake to say so, not to guess at.
+    for (name, raw) in [("Last-Event-ID", header), ("lastEventId", query.as_deref())] {
+        if raw.is_some_and(|raw| raw.trim().parse::<u64>().is_err()) {
+            return Err(DomainError::invalid(
+                "invalid_query",
+                format!("`{name}` must be an event id (a whole number)"),
+            ));
+        }
+    }
     let after = match resume_position(header, query.as_deref()) {
         Some(position) => position,
         None => events::head(&env.kv, &shop)?,

@@ -27,10 +27,6 @@ fn handle(req: Request) -> Response {
     http::logged(&req, response, started)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
-
 /// A response that sets (or clears) a cookie, and asks for https only when served over it.
 fn with_cookie(req: &Request, secrets: &Secrets, mut response: Response, cookie: String) -> Response {
     response.set_header("set-cookie", cookie);
@@ -40,7 +36,7 @@ fn with_cookie(req: &Request, secrets: &Secrets, mut response: Response, cookie:
 
 /// `POST /api/session`: a new anonymous customer (or the same one, when a valid session is sent).
 fn start_session(req: &Request) -> Result<Response, DomainError> {
-    let _: NoFields = request::json_body(req)?;
+    request::no_fields(req)?;
     let secrets = Secrets::load()?;
     let now = request::now_ms();
     let claims = match request::caller(req, &secrets, Role::Customer, now) {
@@ -98,7 +94,7 @@ fn staff_login(req: &Request) -> Result<Response, DomainError> {
 /// revoked for good and the cookie cleared. Signing out twice, or without a
 /// valid token, is no error: the caller is signed out either way.
 fn staff_logout(req: &Request) -> Result<Response, DomainError> {
-    let _: NoFields = request::json_body(req)?;
+    request::no_fields(req)?;
     let secrets = Secrets::load()?;
     let now = request::now_ms();
     let signed_out = match request::caller(req, &secrets, Role::Barista, now).filter(|c| c.role.is_staff()) {

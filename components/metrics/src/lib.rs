@@ -11,7 +11,7 @@ use spinpresso_domain::auth::Role;
 use spinpresso_domain::lifecycle;
 use spinpresso_domain::metrics;
 use spinpresso_domain::order::Order;
-use spinpresso_domain::shop::{list_shops, ShopId};
+use spinpresso_domain::shop::{list_shops, load_shop, ShopId};
 use spinpresso_domain::text::spreadsheet_safe;
 use spinpresso_domain::time::rfc3339;
 use spinpresso_domain::DomainError;
@@ -33,6 +33,7 @@ fn handle(req: Request) -> Response {
 
 /// The `day` query parameter, checked; default: the shop's current business day.
 fn day_of(req: &Request, env: &Env, shop: &ShopId) -> Result<String, DomainError> {
+    load_shop(&env.kv, shop)?; // an unknown shop is 404, whichever day is asked for
     match request::query_param(req, "day") {
         Some(day) => {
             let valid = day.len() == 10 && chrono_like_date(&day);

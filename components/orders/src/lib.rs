@@ -89,7 +89,7 @@ fn choose_drink(req: &Request) -> Result<Response, DomainError> {
 /// `POST /api/orders/:id/cancel`: the owner, or a barista or admin.
 fn cancel(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
-    request::require_json(req)?;
+    request::no_fields(req)?;
     let env = Env::open()?;
     let caller = env.customer_or_staff(req, None)?;
     let order = if caller.role == Role::Customer {
