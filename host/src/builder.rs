@@ -81,7 +81,11 @@ fn ensure_targets(workdir: &Path, targets: &BTreeSet<String>) -> Result<()> {
         .status()
         .context("cannot run rustup")?;
     if !status.success() {
-        bail!("could not add the Rust target(s) {}: run `rustup target add {}` and try again", names.join(", "), names.join(" "));
+        bail!(
+            "could not add the Rust target(s) {}: run `rustup target add {}` and try again",
+            names.join(", "),
+            names.join(" ")
+        );
     }
     Ok(())
 }
