@@ -23,7 +23,8 @@ use crate::kv::KeyValue;
 use crate::metrics;
 pub use crate::open_set::{OpenEntry, OpenSet};
 use crate::order::{
-    resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView, QueueFacts, QueueNote, Shown,
+    format_order_id, order_home, resolve_choice, Canceller, DrinkChoice, Order, OrderHome, OrderState, OrderView,
+    QueueFacts, QueueNote, Shown, ID_HASH_CHARS,
 };
 use crate::qr;
 use crate::shop::{list_shops, load_ready_config, load_ready_drink, load_ready_shop, ShopConfig, ShopId};
@@ -110,11 +111,25 @@ fn order_not_found() -> DomainError {
     DomainError::not_found("order_not_found", "there is no such order")
 }
 
-/// Order ids: 26 base32 characters (130 bits) of HMAC(shop, slot, customer),
-/// so a customer redeeming the same code twice names the same order.
-pub fn order_id(signing_key: &[u8], shop: &ShopId, slot: u64, customer: &str) -> String {
+/// Order ids: `{shop}.{yyyymmdd}.{hash}` (see [`crate::order::order_home`]),
+/// the hash being 26 base32 characters (130 bits) of HMAC(shop, slot,
+/// customer), so a customer redeeming the same code twice names the same
+/// order. The shop and the business day it was started in say where the
+/// order is: a lookup reads its own key and, once it is finished, that day's
+/// archive of that shop, and nothing else.
+pub fn order_id(signing_key: &[u8], shop: &ShopId, day: &str, slot: u64, customer: &str) -> String {
     let digest = keyed_digest(signing_key, &["order", shop.as_str(), &slot.to_string(), customer]);
-    BASE32_NOPAD.encode(&digest)[..26].to_ascii_lowercase()
+    let hash = BASE32_NOPAD.encode(&digest)[..ID_HASH_CHARS].to_ascii_lowercase();
+    format_order_id(shop, day, &hash)
+}
+
+/// The day whose archive keeps a finished order: the day its id names (the
+/// one it was started in), else (ids of earlier versions) its own day.
+fn archive_day(order: &Order) -> String {
+    match order_home(&order.id) {
+        Some(OrderHome::Shop { day, .. }) => day,
+        _ => order.day.clone(),
+    }
 }
 
 fn today(config: &ShopConfig, now_ms: i64) -> String {
@@ -235,8 +250,10 @@ pub fn read_order<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, 
     Ok(read::<Order>(ctx.kv, &order_key(id))?.map(|(record, _)| record.data))
 }
 
-/// An order read to be changed next (see [`update_from_rev`]).
+/// An order read to be changed next (see [`update_from_rev`]). Something
+/// that is not an order id names no order: nothing is read for it.
 fn read_order_for_update<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Snapshot<Order>, DomainError> {
+    order_home(id).ok_or_else(order_not_found)?;
     read_for_update::<Order>(ctx.kv, &order_key(id))?.ok_or_else(order_not_found)
 }
 
@@ -270,8 +287,8 @@ pub fn redeem<K: KeyValue>(
 ) -> Result<Redeemed, DomainError> {
     let config = &load_ready_config(ctx.kv, shop)?;
     let slot = qr::redeemable_slot(ctx.signing_key, shop, config, code, ctx.now_ms / 1000)?;
-    let id = order_id(ctx.signing_key, shop, slot, customer);
     let day = today(config, ctx.now_ms);
+    let id = order_id(ctx.signing_key, shop, &day, slot, customer);
     // The customer's shard knows every code they redeemed that is still
     // redeemable: a repeat is answered from it, without a read of its own.
     match reserve_customer(ctx, shop, config, customer, &id, slot, &day)? {
@@ -774,11 +791,16 @@ pub fn settle_if_done<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, id: &str) -> Res
 
 // ---------------------------------------------------------------- reads
 
-/// One order as a customer or barista sees it, timeouts applied.
+/// One order as a customer or barista sees it, timeouts applied. Finding
+/// it reads its own key, then (once it is finished) the archive of the shop
+/// and day its id names; an id of an earlier version, its own key only;
+/// something that is not an order id, nothing.
 pub fn get_order<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: Option<&str>) -> Result<OrderView, DomainError> {
-    let order = match read_order(ctx, id)? {
-        Some(order) => order,
-        None => find_archived(ctx, id)?.ok_or_else(order_not_found)?,
+    let home = order_home(id).ok_or_else(order_not_found)?;
+    let order = match (read_order(ctx, id)?, home) {
+        (Some(order), _) => order,
+        (None, OrderHome::Shop { shop, day }) => find_archived(ctx, &shop, &day, id)?.ok_or_else(order_not_found)?,
+        (None, OrderHome::Unknown) => return Err(order_not_found()),
     };
     if let Some(customer) = customer {
         own(&order, customer)?;
@@ -870,8 +892,11 @@ impl Pace {
 /// Every order of a business day (archived, recently finished and open), by number then creation.
 pub fn day_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str) -> Result<Vec<Order>, DomainError> {
     let mut found: BTreeMap<String, Order> = BTreeMap::new();
-    if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(shop, day))? {
-        found.extend(archive.data.into_iter().map(|o| (o.id.clone(), o)));
+    // An order started the day before and submitted on this day is in the day before's archive.
+    for archived in [previous_day(day), Some(day.to_string())].into_iter().flatten() {
+        if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(shop, &archived))? {
+            found.extend(archive.data.into_iter().filter(|o| o.day == day).map(|o| (o.id.clone(), o)));
+        }
     }
     let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
     let (finished, _) = read::<FinishedSet>(ctx.kv, &shop.key("finished"))?.ok_or_else(shop_missing(shop))?;
@@ -1045,17 +1070,16 @@ fn recent_days(now_ms: i64, n: i64) -> Vec<String> {
     (-1..n).map(|back| business_day(now_ms - back * 86_400_000, 0, 0)).collect()
 }
 
-fn find_archived<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, DomainError> {
-    for shop in list_shops(ctx.kv)? {
-        for day in recent_days(ctx.now_ms, 2) {
-            if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(&shop, &day))? {
-                if let Some(order) = archive.data.into_iter().find(|o| o.id == id) {
-                    return Ok(Some(order));
-                }
-            }
-        }
-    }
-    Ok(None)
+/// The day before a `YYYY-MM-DD` day.
+fn previous_day(day: &str) -> Option<String> {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    Some(date.pred_opt()?.format("%Y-%m-%d").to_string())
+}
+
+/// A finished order in the archive of the shop and day its id names.
+fn find_archived<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, id: &str) -> Result<Option<Order>, DomainError> {
+    let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(shop, day))? else { return Ok(None) };
+    Ok(archive.data.into_iter().find(|o| o.id == id))
 }
 
 // ---------------------------------------------------------------- journey
@@ -1366,10 +1390,10 @@ fn archive_finished<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u32, Dom
     if due.is_empty() {
         return Ok(0);
     }
-    let mut by_day: BTreeMap<&str, Vec<Order>> = BTreeMap::new();
+    let mut by_day: BTreeMap<String, Vec<Order>> = BTreeMap::new();
     for entry in &due {
         if let Some(order) = read_order(ctx, &entry.id)? {
-            by_day.entry(entry.day.as_str()).or_default().push(order);
+            by_day.entry(archive_day(&order)).or_default().push(order);
         }
     }
     for (day, orders) in &by_day {
@@ -1975,6 +1999,87 @@ mod tests {
                 id
             })
             .collect()
+    }
+
+    /// Three shops with a week of archives each, and one archived order of `main`.
+    fn shops_with_archives(kv: &Watched) -> String {
+        open_shop(&kv.kv, |_| {});
+        for booth in ["booth-1", "booth-2"] {
+            crate::shop::create_shop(&kv.kv, &ShopId::parse(booth).unwrap(), booth, "setup").unwrap();
+        }
+        for shop in crate::shop::list_shops(&kv.kv).unwrap() {
+            for back in 0..7 {
+                let day = business_day(T0 - back * 86_400_000, 0, 300);
+                kv.kv.set(&archive_key(&shop, &day), &Versioned::first(Vec::<Order>::new()).to_bytes()).unwrap();
+            }
+        }
+        let id = queue_lattes(kv, &["a"]).remove(0);
+        staff_action(&wctx(kv, T0 + 2_000), &id, StaffAction::Complete, "b", false).unwrap();
+        sweep(&wctx(kv, T0 + 2_000 + ARCHIVE_AFTER_MS), false).unwrap();
+        assert!(kv.kv.get(&order_key(&id)).unwrap().is_none(), "archived");
+        id
+    }
+
+    #[test]
+    fn looking_up_an_unknown_order_reads_only_where_its_id_says_it_would_be() {
+        let kv = Watched::default();
+        let archived = shops_with_archives(&kv);
+        let later = T0 + 3_000 + ARCHIVE_AFTER_MS;
+        let day = business_day(T0, 0, 300);
+        assert!(archived.starts_with(&format!("main.{}.", day.replace('-', ""))), "{archived}");
+
+        // An unknown id of the new form: its own key, then its shop's archive of its day.
+        let unknown = format!("booth-1.{}.{}", day.replace('-', ""), "q".repeat(26));
+        kv.take_reads();
+        assert_eq!(get_order(&wctx(&kv, later), &unknown, None).unwrap_err().code(), "order_not_found");
+        let reads = kv.take_reads();
+        assert!(reads.len() <= 4, "{reads:?}");
+        assert_eq!(reads, [order_key(&unknown), archive_key(&ShopId::parse("booth-1").unwrap(), &day)]);
+
+        // The archived order is found the same way.
+        assert_eq!(get_order(&wctx(&kv, later), &archived, Some("a")).unwrap().state, OrderState::Completed);
+        let reads = kv.take_reads();
+        assert_eq!(reads, [order_key(&archived), archive_key(&ShopId::main(), &day)]);
+
+        // An id of an earlier version: its own key only.
+        let legacy = "q".repeat(26);
+        assert_eq!(get_order(&wctx(&kv, later), &legacy, None).unwrap_err().code(), "order_not_found");
+        assert_eq!(kv.take_reads(), [order_key(&legacy)]);
+
+        // Not an order id at all: nothing is read, whatever is asked of it.
+        for bad in ["nope", "../shops", "main.2026.x", "main.20261122.QQQQQQQQQQQQQQQQQQQQQQQQQQ"] {
+            let c = wctx(&kv, later);
+            kv.take_calls();
+            assert_eq!(get_order(&c, bad, None).unwrap_err().code(), "order_not_found");
+            assert_eq!(journey(&c, bad, None).unwrap_err().code(), "order_not_found");
+            assert_eq!(submit_drink(&c, bad, "a", &latte()).unwrap_err().code(), "order_not_found");
+            assert_eq!(cancel_by_customer(&c, bad, "a").unwrap_err().code(), "order_not_found");
+            let claim = staff_action(&c, bad, StaffAction::Claim, "b", false).unwrap_err();
+            assert_eq!((claim.code(), claim.status()), ("order_not_found", 404));
+            assert_eq!(kv.take_calls(), Vec::<String>::new(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_order_started_before_the_day_changed_is_found_in_the_archive_of_its_ids_day() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let before = T0 - 5 * 3_600_000 - 60_000; // 04:59: the day before's business day
+        let id = redeem_as(&kv, before, "late").unwrap().order.view.id;
+        let after = before + 120_000; // 05:01
+        let queued = submit_drink(&ctx(&kv, after), &id, "late", &latte()).unwrap();
+        assert_eq!(queued.number, Some(1), "numbered in the new day");
+        staff_action(&ctx(&kv, after + 1_000), &id, StaffAction::Complete, "b", false).unwrap();
+        sweep(&ctx(&kv, after + 1_000 + ARCHIVE_AFTER_MS), false).unwrap();
+        let (started_on, numbered_on) = (business_day(before, 0, 300), business_day(after, 0, 300));
+        assert_ne!(started_on, numbered_on);
+        let archive: Vec<Order> = read(&kv, &archive_key(&ShopId::main(), &started_on)).unwrap().unwrap().0.data;
+        assert_eq!(archive.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+        let c = ctx(&kv, after + 2_000 + ARCHIVE_AFTER_MS);
+        assert_eq!(get_order(&c, &id, Some("late")).unwrap().number, Some(1));
+        let numbered_day = day_orders(&c, &ShopId::main(), &numbered_on).unwrap();
+        assert_eq!(numbered_day.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), [id.as_str()], "its day's export");
+        assert!(day_orders(&c, &ShopId::main(), &started_on).unwrap().is_empty());
     }
 
     #[test]
