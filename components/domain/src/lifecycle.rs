@@ -231,8 +231,29 @@ fn count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, what: metrics::Hap
         .ok()
 }
 
+/// Refusal events a shop logs in one minute at most. The log keeps the
+/// newest [`events::KEPT`] events: without a limit, a client asking again
+/// and again to be refused would push the shop's real events out of it.
+pub const REFUSAL_EVENTS_PER_MINUTE: i64 = 10;
+
+/// The counter of refusal events logged in one minute (`minute` since the epoch).
+fn refusals_key(shop: &ShopId, minute: i64) -> String {
+    format!("shop/{shop}/refusals/{minute}")
+}
+
 /// A refusal concerns one customer (their stream shows it) but no order.
+/// Only the first [`REFUSAL_EVENTS_PER_MINUTE`] of a minute are logged (one
+/// `increment` decides, so parallel refusals cannot log more); the refused
+/// request is told why all the same.
 fn emit_refusal<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, customer: &str, reason: &str) {
+    match ctx.kv.increment(&refusals_key(shop, ctx.now_ms.div_euclid(60_000)), 1) {
+        Ok(n) if n <= REFUSAL_EVENTS_PER_MINUTE => {}
+        Ok(_) => return,
+        Err(e) => {
+            eprintln!("refusal in shop {shop} not logged: {e}");
+            return;
+        }
+    }
     let data = events::data(&event_data::Refusal { reason });
     append_event(
         ctx,
@@ -1432,7 +1453,14 @@ fn archive_finished<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u32, Dom
 struct Swept {
     slot: u64,
     day: String,
+    /// The minute (since the epoch) of the last cleanup; 0 in marks of earlier versions.
+    #[serde(default)]
+    minute: i64,
 }
+
+/// How many past minutes' refusal counters one cleanup deletes at most
+/// (a sweeper that was stopped longer leaves the older ones).
+const REFUSAL_MINUTES_SWEPT: i64 = 1440;
 
 /// QR quota counters of past slots, and archives, day counters and metrics older than a week.
 fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) -> Result<u32, DomainError> {
@@ -1441,9 +1469,18 @@ fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) 
     let now = Swept {
         slot: qr::slot_at(ctx.now_ms / 1000, config.code_rotation_seconds),
         day: business_day(ctx.now_ms, 0, 0),
+        minute: ctx.now_ms.div_euclid(60_000),
     };
     if last == now {
         return Ok(0);
+    }
+    if last.minute != now.minute {
+        // Refusal counters of the minutes since the last cleanup, but the current and the previous one.
+        let from = if last.minute > 0 { last.minute - 1 } else { now.minute - 60 };
+        let old: Vec<String> = (from.max(now.minute - REFUSAL_MINUTES_SWEPT)..now.minute - 1)
+            .map(|minute| refusals_key(shop, minute))
+            .collect();
+        ctx.kv.delete_many(&old)?;
     }
     if last.slot != now.slot {
         for back in 2..14 {
@@ -2294,15 +2331,63 @@ mod tests {
         assert!(first.iter().any(|k| k.contains("/qr/")) && first.iter().any(|k| k.contains("/day/")), "{first:?}");
         sweep(&wctx(&kv, T0 + 5_000), false).unwrap();
         assert!(kv.take_deletes().is_empty(), "same slot, same day: nothing to clean");
+        // Refusal counters are cleaned up once a minute (see the next test).
+        let take = || kv.take_deletes().into_iter().filter(|k| !k.contains("/refusals/")).collect::<Vec<_>>();
         sweep(&wctx(&kv, T0 + 300_000), false).unwrap();
-        let next_slot = kv.take_deletes();
+        let next_slot = take();
         assert!(next_slot.iter().all(|k| k.contains("/qr/")) && !next_slot.is_empty(), "{next_slot:?}");
         let old_window = format!("auth/pin/client/10.0.0.1/{}", (T0 + 300_000) / 60_000 - 2);
         kv.increment(&old_window, 1).unwrap();
         sweep(&wctx(&kv, T0 + 305_000), false).unwrap();
         assert!(kv.take_deletes().is_empty(), "wrong-PIN counters are looked for once a minute");
         sweep(&wctx(&kv, T0 + 360_000), false).unwrap();
-        assert_eq!(kv.take_deletes(), vec![old_window]);
+        assert_eq!(take(), vec![old_window]);
+    }
+
+    fn shop_unavailable_events(kv: &impl KeyValue) -> usize {
+        let logged = events::read_after(kv, &ShopId::main(), 0, 1000, T0 + 86_400_000).unwrap().events;
+        logged.iter().filter(|e| e.kind == kind::SHOP_UNAVAILABLE).count()
+    }
+
+    #[test]
+    fn a_client_hammering_refusals_cannot_push_real_events_out_of_the_log() {
+        let kv = Arc::new(MemoryKv::new());
+        open_shop(&kv, |c| {
+            c.max_open_orders = 1;
+            c.drinks_per_code = 1000;
+        });
+        let first = redeem_as(&kv, T0, "first").unwrap().order.view.id;
+        // 300 refusals from many requests at once, within one minute.
+        let shared = kv.clone();
+        let refused = in_parallel(300, move |i| redeem_as(&shared, T0 + 1_000 + i as i64 * 100, &format!("x{i}")));
+        assert!(refused.iter().all(|r| r.as_ref().is_err_and(|e| e.code() == "shop_full")), "each is told why");
+        assert_eq!(shop_unavailable_events(&*kv), REFUSAL_EVENTS_PER_MINUTE as usize, "logged up to the limit");
+        let logged = events::read_newest(&*kv, &ShopId::main(), T0 + 60_000).unwrap().events;
+        assert!(logged.iter().any(|e| e.kind == kind::NEW_ORDER && e.order_id.as_deref() == Some(first.as_str())));
+        assert!(logged.len() < 20, "{} events", logged.len());
+        // A new minute logs again; closed-shop refusals share the same limit.
+        change_config(&*kv, &ShopId::main(), "close", |c| Ok(ShopConfig { open: false, ..c.clone() })).unwrap();
+        for i in 0..30 {
+            assert_eq!(redeem_as(&kv, T0 + 60_000 + i * 10, &format!("y{i}")).unwrap_err().code(), "shop_closed");
+        }
+        assert_eq!(shop_unavailable_events(&*kv), 2 * REFUSAL_EVENTS_PER_MINUTE as usize);
+    }
+
+    #[test]
+    fn refusal_counters_of_past_minutes_are_deleted_by_the_sweep() {
+        let kv = MemoryKv::new();
+        let counters = |kv: &MemoryKv| kv.list_prefix("shop/main/refusals/").unwrap();
+        assert!(redeem_as(&kv, T0, "a").is_err(), "closed");
+        open_shop(&kv, |_| {});
+        sweep(&ctx(&kv, T0 + 1_000), false).unwrap();
+        assert_eq!(counters(&kv).len(), 1, "this minute's is kept");
+        change_config(&kv, &ShopId::main(), "close", |c| Ok(ShopConfig { open: false, ..c.clone() })).unwrap();
+        assert!(redeem_as(&kv, T0 + 61_000, "b").is_err());
+        sweep(&ctx(&kv, T0 + 62_000), false).unwrap();
+        assert_eq!(counters(&kv).len(), 2, "and the previous minute's");
+        assert!(redeem_as(&kv, T0 + 10 * 60_000, "c").is_err());
+        sweep(&ctx(&kv, T0 + 10 * 60_000 + 1_000), false).unwrap();
+        assert_eq!(counters(&kv), [format!("shop/main/refusals/{}", (T0 + 10 * 60_000) / 60_000)]);
     }
 }
 
