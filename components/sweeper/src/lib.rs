@@ -51,7 +51,7 @@ fn sweep(req: &Request) -> Result<Response, DomainError> {
     }
     let asked: SweepRequest = request::json_body(req)?;
     let report = lifecycle::sweep(&env.ctx(), asked.full)?;
-    // The robot acts on the sweeper's schedule (a shop without a robot costs one read).
+    // The robot acts on the sweeper's schedule (a shop whose robot never started costs two small reads).
     let mut random = || u64::from_le_bytes(request::random_bytes());
     let mut robot_orders = 0;
     for shop in shop::list_shops(&env.kv)? {
