@@ -2729,6 +2729,12 @@ mod key_budget {
             }
         }
         assert!(most_keys < KEY_LIMIT, "the store held {most_keys} keys at its fullest");
+        for day in [business_day(day_start, 0, 300), business_day(day_start + 86_400_000, 0, 300)] {
+            let archive = kv.get(&archive_key(&shop, &day)).unwrap().unwrap();
+            assert!(archive.len() < ARCHIVE_PART_BYTES, "{day}: {} bytes", archive.len());
+            assert!(kv.get(&archive_parts(&shop, &day).key(2)).unwrap().is_none(), "a day of 1,000 orders is one part");
+            println!("archive of {day}: {} bytes in one part", archive.len());
+        }
         let end = day_start + 86_400_000 + 14 * 3_600_000;
         let check = ctx(end);
         // Metrics of each day are exact.
