@@ -174,6 +174,61 @@ fn a_token_limited_to_a_shop_acts_on_that_shop_only() {
 }
 
 #[test]
+fn a_token_limited_to_a_shop_acts_only_on_orders_of_that_shop() {
+    let scratch = Scratch::new("scoped-orders");
+    let host = start(&scratch);
+    let admin = open_main(&host);
+    assert_eq!(admin.post("/api/shops", json!({ "shopId": "booth", "name": "Booth" })).status, 201);
+    assert_eq!(admin.post("/api/shops/booth/open", json!({})).status, 200);
+    let booth_code =
+        Caller::staff(&host, DISPLAY_PIN).get("/api/shops/booth/qr").json()["code"].as_str().unwrap().to_string();
+    let customer = Caller::customer(&host);
+    let at_main = customer.redeem("main", &current_code(&host));
+    let other = Caller::customer(&host);
+    let at_booth = other.redeem("booth", &booth_code);
+    assert!(at_main.starts_with("main.") && at_booth.starts_with("booth."), "{at_main} {at_booth}");
+    for (id, who) in [(&at_main, &customer), (&at_booth, &other)] {
+        assert_eq!(who.put(&format!("/api/orders/{id}/drink"), json!({ "drinkId": "espresso" })).status, 200);
+    }
+
+    for role_pin in [ADMIN_PIN, BARISTA_PIN] {
+        let scoped = login(&host, json!({ "pin": role_pin, "shop": "main" }));
+        let scoped = with_token(&host, scoped.json()["token"].as_str().unwrap());
+        // Nothing of another shop's order: not read, not changed.
+        for (method, action) in
+            [("GET", ""), ("GET", "/journey"), ("POST", "/claim"), ("POST", "/complete"), ("POST", "/cancel")]
+        {
+            let path = format!("/api/orders/{at_booth}{action}");
+            let reply = scoped.call(method, &path, (method == "POST").then(|| json!({})));
+            assert_eq!((reply.status, error_code(&reply).as_str()), (403, "forbidden"), "{method} {path}");
+        }
+        assert_eq!(scoped.get(&format!("/api/orders/{at_main}")).status, 200);
+    }
+    let booth_order = admin.get(&format!("/api/orders/{at_booth}")).json();
+    assert_eq!((booth_order["state"].as_str(), booth_order["baristaId"].as_str()), (Some("queued"), None));
+
+    // Its own shop's orders, it acts on.
+    let scoped = login(&host, json!({ "pin": BARISTA_PIN, "shop": "main" }));
+    let scoped = with_token(&host, scoped.json()["token"].as_str().unwrap());
+    assert_eq!(scoped.post(&format!("/api/orders/{at_main}/claim"), json!({})).status, 200);
+    assert_eq!(scoped.post(&format!("/api/orders/{at_main}/complete"), json!({})).status, 200);
+    // A token for every shop acts on both.
+    let barista = Caller::staff(&host, BARISTA_PIN);
+    assert_eq!(barista.post(&format!("/api/orders/{at_booth}/claim"), json!({})).status, 200);
+    // A token of the booth, on the booth's order.
+    let booth = login(&host, json!({ "pin": BARISTA_PIN, "shop": "booth" }));
+    let booth = with_token(&host, booth.json()["token"].as_str().unwrap());
+    assert_eq!(booth.get(&format!("/api/orders/{at_booth}")).status, 200);
+    assert_eq!(booth.post(&format!("/api/orders/{at_main}/cancel"), json!({})).status, 403);
+
+    // Ids that name no order are not found, and cost no lookup.
+    for bad in ["nope", "booth.20261399.aaaaaaaaaaaaaaaaaaaaaaaaaa", "main.20261122.AAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        let reply = barista.get(&format!("/api/orders/{bad}"));
+        assert_eq!((reply.status, error_code(&reply).as_str()), (404, "order_not_found"), "{bad}");
+    }
+}
+
+#[test]
 fn a_display_reads_the_code_and_the_board_but_no_orders() {
     let scratch = Scratch::new("display");
     let host = start(&scratch);

@@ -121,6 +121,40 @@ fn a_client_that_reconnects_gets_exactly_what_it_missed() {
 }
 
 #[test]
+fn a_client_ahead_of_the_log_is_told_to_reload_then_follows_live_events() {
+    let scratch = Scratch::new("sse-ahead");
+    let host = Host::start(&HostOptions::new("spin.toml", &scratch));
+    let admin = open_shop(&host);
+    let code = code(&host);
+    let url = host.url("/api/shops/main/events/staff");
+    let auth = bearer(&admin);
+    let head = admin.get("/api/shops/main/events?after=0").json()["head"].as_u64().unwrap();
+    let page = admin.get(&format!("/api/shops/main/events?after={}", head + 1000)).json();
+    assert_eq!((page["reset"].as_bool(), page["next"].as_u64()), (Some(true), Some(head)), "{page}");
+
+    // An id from another store (or one reset since): header and query alike.
+    let by_header = SseStream::connect(&url, &[("authorization", &auth), ("last-event-id", &(head + 500).to_string())]);
+    let by_query = SseStream::connect(&format!("{url}?lastEventId={}", head + 7), &[("authorization", &auth)]);
+    for stream in [&by_header, &by_query] {
+        let reset = stream.collect(1, Duration::from_secs(5), |e| e.id.is_some());
+        assert_eq!(reset.len(), 1, "a reset instead of silence");
+        assert_eq!(
+            (reset[0].kind.as_str(), reset[0].id, reset[0].data["next"].as_u64()),
+            ("reset", Some(head), Some(head))
+        );
+    }
+    // From the head it was sent to, the stream carries the next events.
+    let customer = Caller::customer(&host);
+    assert_eq!(customer.post("/api/shops/main/orders", json!({ "code": code })).status, 201);
+    for stream in [&by_header, &by_query] {
+        let live = stream.collect(2, Duration::from_secs(5), |e| e.id.is_some());
+        let ids: Vec<u64> = live.iter().map(|e| e.id.unwrap()).collect();
+        assert_eq!(ids, [head + 1, head + 2]);
+        assert_eq!(live[0].kind, "Validator.NewOrder");
+    }
+}
+
+#[test]
 fn a_stream_ends_by_itself_and_the_client_resumes_without_loss() {
     let scratch = Scratch::new("sse-lifetime");
     let host = Host::start(&HostOptions::new("spin.toml", &scratch));

@@ -9,6 +9,8 @@ use spinpresso_adapter::incoming::Request;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::lifecycle::{self, StaffAction};
+use spinpresso_domain::order::order_shop;
+use spinpresso_domain::shop::ShopId;
 use spinpresso_domain::DomainError;
 
 #[http_component]
@@ -31,7 +33,8 @@ fn act(req: &Request, action: StaffAction) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     request::no_fields(req)?;
     let env = Env::open()?;
-    let staff = env.authorize(req, Role::Barista, None)?;
+    // A token limited to one shop acts only on orders whose id names that shop.
+    let staff = env.authorize(req, Role::Barista, order_shop(&id).as_ref().map(ShopId::as_str))?;
     let order = lifecycle::staff_action(&env.ctx(), &id, action, &staff.sub, staff.role == Role::Admin)?;
     Ok(http::json(200, &order))
 }

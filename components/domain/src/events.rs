@@ -209,7 +209,14 @@ pub fn read_after(
 ) -> Result<EventBatch, DomainError> {
     let head = head(kv, shop)?;
     let mut batch = EventBatch { events: Vec::new(), next: after, head, reset: false };
-    if after >= head || limit == 0 {
+    if after > head {
+        // A position this log never reached (another store's, or one from
+        // before the store was reset): the reader must reload, then follow from the head.
+        batch.reset = true;
+        batch.next = head;
+        return Ok(batch);
+    }
+    if after == head || limit == 0 {
         return Ok(batch);
     }
     if head - after > KEPT {
@@ -307,6 +314,22 @@ mod tests {
         assert_eq!(ids(&kept), (600 - KEPT + 1..=600).collect::<Vec<_>>());
         let newest = read_newest(&kv, &shop, 1_000).unwrap();
         assert_eq!(ids(&newest), ids(&kept));
+    }
+
+    #[test]
+    fn a_reader_ahead_of_the_log_is_told_to_reload_from_the_head() {
+        let (kv, shop) = setup();
+        add(&kv, &shop, 5, 1_000);
+        let ahead = read_after(&kv, &shop, 9, 100, 1_000).unwrap();
+        assert!(ahead.reset && ahead.events.is_empty(), "{ahead:?}");
+        assert_eq!((ahead.next, ahead.head), (5, 5));
+        // From the head it was sent to, it follows the log again.
+        add(&kv, &shop, 1, 1_000);
+        assert_eq!(ids(&read_after(&kv, &shop, ahead.next, 100, 1_000).unwrap()), [6]);
+        let empty = MemoryKv::new();
+        let fresh = read_after(&empty, &shop, 3, 100, 1_000).unwrap();
+        assert_eq!((fresh.reset, fresh.next), (true, 0), "an empty log too");
+        assert!(!read_after(&kv, &shop, 6, 100, 1_000).unwrap().reset, "at the head: nothing to say");
     }
 
     #[test]

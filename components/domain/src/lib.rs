@@ -15,6 +15,7 @@ pub mod menu;
 pub mod metrics;
 pub mod open_set;
 pub mod order;
+pub mod parts;
 pub mod qr;
 pub mod robot;
 pub mod shop;

@@ -9,8 +9,11 @@
 //! - `shop/{shop}/finished`              JSON `Versioned<FinishedSet>`: orders finished in the last 15 minutes
 //! - `shop/{shop}/board`                 JSON `CachedBoard`: the board as computed at an event head (derived; plain `set`)
 //! - `shop/{shop}/day/{day}/number`      counter: the day's last order number
-//! - `shop/{shop}/archive/{day}`         JSON `Versioned<[Order]>`: the day's finished orders, folded in by the sweeper
-//! - `shop/{shop}/archive/{day}/init`    counter: elects the one writer that creates the day's archive
+//! - `shop/{shop}/archive/{day}`         JSON `Versioned<[Order]>`: the day's finished orders (part 1)
+//! - `shop/{shop}/archive/{day}/{n}`     JSON `Versioned<[Order]>`: part n ≥ 2 (see `parts`)
+//! - `shop/{shop}/archive/{day}/parts`   counter: the archive's part numbers taken
+//! - `shop/{shop}/archive/{day}/init`    counter of earlier versions (deleted with the day)
+//! - `shop/{shop}/refusals/{minute}`     counter: refusal events logged in that minute
 
 use crate::atomic::{
     decode, read, read_for_update, read_many, update, update_from_rev, update_keeping, update_raw, Decision, Snapshot,
@@ -23,8 +26,10 @@ use crate::kv::KeyValue;
 use crate::metrics;
 pub use crate::open_set::{OpenEntry, OpenSet};
 use crate::order::{
-    resolve_choice, Canceller, DrinkChoice, Order, OrderState, OrderView, QueueFacts, QueueNote, Shown,
+    format_order_id, order_home, resolve_choice, Canceller, DrinkChoice, Order, OrderHome, OrderState, OrderView,
+    QueueFacts, QueueNote, Shown, ID_HASH_CHARS,
 };
+use crate::parts::Parts;
 use crate::qr;
 use crate::shop::{list_shops, load_ready_config, load_ready_drink, load_ready_shop, ShopConfig, ShopId};
 use crate::time::business_day;
@@ -92,6 +97,24 @@ fn archive_key(shop: &ShopId, day: &str) -> String {
     format!("shop/{shop}/archive/{day}")
 }
 
+/// A day's archive, in parts (see [`crate::parts`]): part 1 at [`archive_key`].
+fn archive_parts(shop: &ShopId, day: &str) -> Parts {
+    Parts::new(archive_key(shop, day))
+}
+
+/// A part of a day's archive takes orders up to about this size, then
+/// another part does (Fermyon Cloud stores values of at most 1 MB; a day
+/// of 1,000 orders fits in one part).
+const ARCHIVE_PART_BYTES: usize = 768 * 1024;
+
+/// Every order in a day's archive (an order archived twice, by a sweep that
+/// died before it deleted the order's own key, is listed once).
+fn archived_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str) -> Result<Vec<Order>, DomainError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let parts = archive_parts(shop, day).read_all::<Vec<Order>>(ctx.kv)?;
+    Ok(parts.into_iter().flatten().filter(|o| seen.insert(o.id.clone())).collect())
+}
+
 /// The keys a shop's queue needs before its first order.
 pub fn create_queue(kv: &impl KeyValue, shop: &ShopId) -> Result<(), DomainError> {
     kv.set(&shop.key("open"), &Versioned::first(OpenSet::default()).to_bytes())?;
@@ -110,11 +133,25 @@ fn order_not_found() -> DomainError {
     DomainError::not_found("order_not_found", "there is no such order")
 }
 
-/// Order ids: 26 base32 characters (130 bits) of HMAC(shop, slot, customer),
-/// so a customer redeeming the same code twice names the same order.
-pub fn order_id(signing_key: &[u8], shop: &ShopId, slot: u64, customer: &str) -> String {
+/// Order ids: `{shop}.{yyyymmdd}.{hash}` (see [`crate::order::order_home`]),
+/// the hash being 26 base32 characters (130 bits) of HMAC(shop, slot,
+/// customer), so a customer redeeming the same code twice names the same
+/// order. The shop and the business day it was started in say where the
+/// order is: a lookup reads its own key and, once it is finished, that day's
+/// archive of that shop, and nothing else.
+pub fn order_id(signing_key: &[u8], shop: &ShopId, day: &str, slot: u64, customer: &str) -> String {
     let digest = keyed_digest(signing_key, &["order", shop.as_str(), &slot.to_string(), customer]);
-    BASE32_NOPAD.encode(&digest)[..26].to_ascii_lowercase()
+    let hash = BASE32_NOPAD.encode(&digest)[..ID_HASH_CHARS].to_ascii_lowercase();
+    format_order_id(shop, day, &hash)
+}
+
+/// The day whose archive keeps a finished order: the day its id names (the
+/// one it was started in), else (ids of earlier versions) its own day.
+fn archive_day(order: &Order) -> String {
+    match order_home(&order.id) {
+        Some(OrderHome::Shop { day, .. }) => day,
+        _ => order.day.clone(),
+    }
 }
 
 fn today(config: &ShopConfig, now_ms: i64) -> String {
@@ -216,8 +253,29 @@ fn count<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, what: metrics::Hap
         .ok()
 }
 
+/// Refusal events a shop logs in one minute at most. The log keeps the
+/// newest [`events::KEPT`] events: without a limit, a client asking again
+/// and again to be refused would push the shop's real events out of it.
+pub const REFUSAL_EVENTS_PER_MINUTE: i64 = 10;
+
+/// The counter of refusal events logged in one minute (`minute` since the epoch).
+fn refusals_key(shop: &ShopId, minute: i64) -> String {
+    format!("shop/{shop}/refusals/{minute}")
+}
+
 /// A refusal concerns one customer (their stream shows it) but no order.
+/// Only the first [`REFUSAL_EVENTS_PER_MINUTE`] of a minute are logged (one
+/// `increment` decides, so parallel refusals cannot log more); the refused
+/// request is told why all the same.
 fn emit_refusal<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, customer: &str, reason: &str) {
+    match ctx.kv.increment(&refusals_key(shop, ctx.now_ms.div_euclid(60_000)), 1) {
+        Ok(n) if n <= REFUSAL_EVENTS_PER_MINUTE => {}
+        Ok(_) => return,
+        Err(e) => {
+            eprintln!("refusal in shop {shop} not logged: {e}");
+            return;
+        }
+    }
     let data = events::data(&event_data::Refusal { reason });
     append_event(
         ctx,
@@ -235,8 +293,10 @@ pub fn read_order<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, 
     Ok(read::<Order>(ctx.kv, &order_key(id))?.map(|(record, _)| record.data))
 }
 
-/// An order read to be changed next (see [`update_from_rev`]).
+/// An order read to be changed next (see [`update_from_rev`]). Something
+/// that is not an order id names no order: nothing is read for it.
 fn read_order_for_update<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Snapshot<Order>, DomainError> {
+    order_home(id).ok_or_else(order_not_found)?;
     read_for_update::<Order>(ctx.kv, &order_key(id))?.ok_or_else(order_not_found)
 }
 
@@ -270,8 +330,8 @@ pub fn redeem<K: KeyValue>(
 ) -> Result<Redeemed, DomainError> {
     let config = &load_ready_config(ctx.kv, shop)?;
     let slot = qr::redeemable_slot(ctx.signing_key, shop, config, code, ctx.now_ms / 1000)?;
-    let id = order_id(ctx.signing_key, shop, slot, customer);
     let day = today(config, ctx.now_ms);
+    let id = order_id(ctx.signing_key, shop, &day, slot, customer);
     // The customer's shard knows every code they redeemed that is still
     // redeemable: a repeat is answered from it, without a read of its own.
     match reserve_customer(ctx, shop, config, customer, &id, slot, &day)? {
@@ -774,11 +834,16 @@ pub fn settle_if_done<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, id: &str) -> Res
 
 // ---------------------------------------------------------------- reads
 
-/// One order as a customer or barista sees it, timeouts applied.
+/// One order as a customer or barista sees it, timeouts applied. Finding
+/// it reads its own key, then (once it is finished) the archive of the shop
+/// and day its id names; an id of an earlier version, its own key only;
+/// something that is not an order id, nothing.
 pub fn get_order<K: KeyValue>(ctx: &Ctx<K>, id: &str, customer: Option<&str>) -> Result<OrderView, DomainError> {
-    let order = match read_order(ctx, id)? {
-        Some(order) => order,
-        None => find_archived(ctx, id)?.ok_or_else(order_not_found)?,
+    let home = order_home(id).ok_or_else(order_not_found)?;
+    let order = match (read_order(ctx, id)?, home) {
+        (Some(order), _) => order,
+        (None, OrderHome::Shop { shop, day }) => find_archived(ctx, &shop, &day, id)?.ok_or_else(order_not_found)?,
+        (None, OrderHome::Unknown) => return Err(order_not_found()),
     };
     if let Some(customer) = customer {
         own(&order, customer)?;
@@ -818,7 +883,7 @@ fn view_in<K: KeyValue>(
         .collect();
     let recent = match recent {
         Some(recent) => recent,
-        None => metrics::day_record(ctx.kv, &shop, &order.day)?.recent_by_drink,
+        None => metrics::recent_by_drink(ctx.kv, &shop, &order.day)?,
     };
     let pace = Pace::of(recent, open, ctx.now_ms);
     let mine = current.drink.as_ref().map(|d| d.id.as_str());
@@ -870,8 +935,10 @@ impl Pace {
 /// Every order of a business day (archived, recently finished and open), by number then creation.
 pub fn day_orders<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str) -> Result<Vec<Order>, DomainError> {
     let mut found: BTreeMap<String, Order> = BTreeMap::new();
-    if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(shop, day))? {
-        found.extend(archive.data.into_iter().map(|o| (o.id.clone(), o)));
+    // An order started the day before and submitted on this day is in the day before's archive.
+    for archived in [previous_day(day), Some(day.to_string())].into_iter().flatten() {
+        let orders = archived_orders(ctx, shop, &archived)?;
+        found.extend(orders.into_iter().filter(|o| o.day == day).map(|o| (o.id.clone(), o)));
     }
     let (open, _) = read::<OpenSet>(ctx.kv, &shop.key("open"))?.ok_or_else(shop_missing(shop))?;
     let (finished, _) = read::<FinishedSet>(ctx.kv, &shop.key("finished"))?.ok_or_else(shop_missing(shop))?;
@@ -1027,10 +1094,8 @@ pub fn my_orders<K: KeyValue>(ctx: &Ctx<K>, customer: &str) -> Result<Vec<OrderV
             }
         }
         for day in recent_days(ctx.now_ms, 2) {
-            if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(&shop, &day))? {
-                for order in archive.data.into_iter().filter(|o| o.customer_id == customer) {
-                    found.entry(order.id.clone()).or_insert(order);
-                }
+            for order in archived_orders(ctx, &shop, &day)?.into_iter().filter(|o| o.customer_id == customer) {
+                found.entry(order.id.clone()).or_insert(order);
             }
         }
     }
@@ -1045,17 +1110,37 @@ fn recent_days(now_ms: i64, n: i64) -> Vec<String> {
     (-1..n).map(|back| business_day(now_ms - back * 86_400_000, 0, 0)).collect()
 }
 
-fn find_archived<K: KeyValue>(ctx: &Ctx<K>, id: &str) -> Result<Option<Order>, DomainError> {
-    for shop in list_shops(ctx.kv)? {
-        for day in recent_days(ctx.now_ms, 2) {
-            if let Some((archive, _)) = read::<Vec<Order>>(ctx.kv, &archive_key(&shop, &day))? {
-                if let Some(order) = archive.data.into_iter().find(|o| o.id == id) {
-                    return Ok(Some(order));
-                }
+/// The day before a `YYYY-MM-DD` day.
+fn previous_day(day: &str) -> Option<String> {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    Some(date.pred_opt()?.format("%Y-%m-%d").to_string())
+}
+
+/// A finished order in the archive of the shop and day its id names: part 1,
+/// then (not there) the counter of parts and the other parts, if any.
+///
+/// Reading a counter creates it (`increment(key, 0)`), so the counter is
+/// read only for a day that has an archive (part 1), or else for a day
+/// archives may still be kept for, of a shop that exists (its config, one
+/// read): ids anyone can make up never make keys of their own.
+fn find_archived<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, day: &str, id: &str) -> Result<Option<Order>, DomainError> {
+    let parts = archive_parts(shop, day);
+    match read::<Vec<Order>>(ctx.kv, &parts.key(1))? {
+        Some((first, _)) => {
+            if let Some(order) = first.data.into_iter().find(|o| o.id == id) {
+                return Ok(Some(order));
+            }
+        }
+        // No part 1: most likely no archive at all (its writer may also have died before writing it).
+        None => {
+            let kept_from = business_day(ctx.now_ms - (ARCHIVE_DAYS_KEPT + 3) * 86_400_000, 0, 0);
+            let kept_to = business_day(ctx.now_ms + 2 * 86_400_000, 0, 0);
+            if day < kept_from.as_str() || day > kept_to.as_str() || ctx.kv.get(&shop.key("config"))?.is_none() {
+                return Ok(None);
             }
         }
     }
-    Ok(None)
+    Ok(parts.read_rest::<Vec<Order>>(ctx.kv)?.into_iter().flatten().find(|o| o.id == id))
 }
 
 // ---------------------------------------------------------------- journey
@@ -1276,8 +1361,8 @@ pub fn wait_estimate<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<WaitEst
     let open = open_queue(ctx, shop)?;
     let waiting: Vec<&QueueFacts> =
         open.iter().filter(|o| matches!(o.state_at(ctx.now_ms), OrderState::Queued | OrderState::InProgress)).collect();
-    let figures = metrics::day_record(ctx.kv, shop, &today(&view.config, ctx.now_ms))?;
-    let pace = Pace::of(figures.recent_by_drink, &open, ctx.now_ms);
+    let recent = metrics::recent_by_drink(ctx.kv, shop, &today(&view.config, ctx.now_ms))?;
+    let pace = Pace::of(recent, &open, ctx.now_ms);
     let per_order = pace.overall().unwrap_or((DEFAULT_SERVICE_MS / 1000) as u64);
     let work: u64 = waiting.iter().map(|o| pace.seconds_for(o.drink_id())).sum::<u64>() + per_order;
     Ok(WaitEstimate {
@@ -1294,6 +1379,9 @@ pub fn wait_estimate<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<WaitEst
 pub struct SweepReport {
     pub timed_out: u32,
     pub trimmed: u32,
+    /// Shops (and `auth`, for the sign-in keys) a step of this sweep failed
+    /// for; logged, and tried again by the next sweep.
+    pub failed: Vec<String>,
 }
 
 /// Persists timeouts, repairs half-finished orders, folds old finished orders
@@ -1303,19 +1391,66 @@ pub struct SweepReport {
 /// open orders whose entry says a deadline may have passed (every open order
 /// when `full`), and the cleanups of past slots and days run once per slot
 /// and per day.
+///
+/// Shops are swept independently, and so are the steps of one shop: a step
+/// that fails (a store error, a record that cannot be read) is logged and
+/// listed in the report's `failed`, and the others go on. Every step is
+/// idempotent and needs nothing a failed one left half-done, so the next
+/// sweep finishes it.
 pub fn sweep<K: KeyValue>(ctx: &Ctx<K>, full: bool) -> Result<SweepReport, DomainError> {
     let mut report = SweepReport::default();
     for shop in list_shops(ctx.kv)? {
-        let Ok(config) = load_ready_config(ctx.kv, &shop) else { continue };
-        let Some((open, _)) = read::<OpenSet>(ctx.kv, &shop.key("open"))? else { continue };
-        for entry in open.data.orders.iter().filter(|e| full || e.check_after_ms <= ctx.now_ms) {
-            report.timed_out += check_due(ctx, &shop, entry)? as u32;
+        if !sweep_shop(ctx, &shop, full, &mut report) {
+            report.failed.push(shop.to_string());
         }
-        report.trimmed += archive_finished(ctx, &shop)?;
-        report.trimmed += drop_old_keys(ctx, &shop, &config)?;
     }
-    report.trimmed += crate::auth::sweep(ctx.kv, ctx.now_ms / 1000)?;
+    match crate::auth::sweep(ctx.kv, ctx.now_ms / 1000) {
+        Ok(trimmed) => report.trimmed += trimmed,
+        Err(e) => {
+            eprintln!("sweep of the sign-in keys failed: {e}");
+            report.failed.push("auth".into());
+        }
+    }
     Ok(report)
+}
+
+/// One shop's sweep, each step on its own; false if any step failed.
+fn sweep_shop<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, full: bool, report: &mut SweepReport) -> bool {
+    let mut ok = true;
+    let mut failed = |step: &str, e: DomainError| {
+        eprintln!("sweep of shop {shop}: {step} failed: {e}");
+        ok = false;
+    };
+    let config = match load_ready_config(ctx.kv, shop) {
+        Ok(config) => config,
+        // Being set up (or listed before it was): nothing to sweep yet.
+        Err(e) if matches!(e.code(), "shop_not_ready" | "shop_not_found") => return true,
+        Err(e) => {
+            failed("reading its config", e);
+            return false;
+        }
+    };
+    match read::<OpenSet>(ctx.kv, &shop.key("open")) {
+        Ok(Some((open, _))) => {
+            for entry in open.data.orders.iter().filter(|e| full || e.check_after_ms <= ctx.now_ms) {
+                match check_due(ctx, shop, entry) {
+                    Ok(timed_out) => report.timed_out += timed_out as u32,
+                    Err(e) => failed(&format!("checking order {}", entry.id), e),
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => failed("reading its open orders", e),
+    }
+    match archive_finished(ctx, shop) {
+        Ok(trimmed) => report.trimmed += trimmed,
+        Err(e) => failed("archiving finished orders", e),
+    }
+    match drop_old_keys(ctx, shop, &config) {
+        Ok(trimmed) => report.trimmed += trimmed,
+        Err(e) => failed("deleting old keys", e),
+    }
+    ok
 }
 
 /// An open order whose entry is due: writes down its timeout (true), or
@@ -1366,26 +1501,27 @@ fn archive_finished<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u32, Dom
     if due.is_empty() {
         return Ok(0);
     }
-    let mut by_day: BTreeMap<&str, Vec<Order>> = BTreeMap::new();
+    let mut by_day: BTreeMap<String, Vec<Order>> = BTreeMap::new();
     for entry in &due {
         if let Some(order) = read_order(ctx, &entry.id)? {
-            by_day.entry(entry.day.as_str()).or_default().push(order);
+            by_day.entry(archive_day(&order)).or_default().push(order);
         }
     }
     for (day, orders) in &by_day {
-        let key = archive_key(shop, day);
-        if ctx.kv.increment(&format!("{key}/init"), 1)? == 1 {
-            ctx.kv.set(&key, &Versioned::first(Vec::<Order>::new()).to_bytes())?;
-        }
-        update(ctx.kv, &key, ctx.writer, shop_missing(shop), |archive: &Vec<Order>| {
-            let mut next = archive.clone();
-            for order in orders {
-                if !next.iter().any(|o| o.id == order.id) {
-                    next.push(order.clone());
-                }
+        // The day's first batch creates the archive (a part of its own: no election, no wait).
+        let append = |archive: &Vec<Order>| {
+            let fresh: Vec<&Order> = orders.iter().filter(|o| !archive.iter().any(|a| a.id == o.id)).collect();
+            if fresh.is_empty() {
+                return Ok(Some(Decision::Keep(())));
             }
-            Ok(if next.len() == archive.len() { Decision::Keep(()) } else { Decision::Write(next, ()) })
-        })?;
+            let mut next = archive.clone();
+            next.extend(fresh.into_iter().cloned());
+            if !archive.is_empty() && crate::kv::to_json(&next).len() > ARCHIVE_PART_BYTES {
+                return Ok(None); // full: another part takes them
+            }
+            Ok(Some(Decision::Write(next, ())))
+        };
+        archive_parts(shop, day).update_any(ctx.kv, ctx.writer, append, || Ok((orders.clone(), ())))?;
     }
     // Archived first, deleted after: a crash in between leaves an order in both, never in neither.
     let ids: Vec<String> = due.iter().map(|e| e.id.clone()).collect();
@@ -1408,7 +1544,14 @@ fn archive_finished<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<u32, Dom
 struct Swept {
     slot: u64,
     day: String,
+    /// The minute (since the epoch) of the last cleanup; 0 in marks of earlier versions.
+    #[serde(default)]
+    minute: i64,
 }
+
+/// How many past minutes' refusal counters one cleanup deletes at most
+/// (a sweeper that was stopped longer leaves the older ones).
+const REFUSAL_MINUTES_SWEPT: i64 = 1440;
 
 /// QR quota counters of past slots, and archives, day counters and metrics older than a week.
 fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) -> Result<u32, DomainError> {
@@ -1417,9 +1560,18 @@ fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) 
     let now = Swept {
         slot: qr::slot_at(ctx.now_ms / 1000, config.code_rotation_seconds),
         day: business_day(ctx.now_ms, 0, 0),
+        minute: ctx.now_ms.div_euclid(60_000),
     };
     if last == now {
         return Ok(0);
+    }
+    if last.minute != now.minute {
+        // Refusal counters of the minutes since the last cleanup, but the current and the previous one.
+        let from = if last.minute > 0 { last.minute - 1 } else { now.minute - 60 };
+        let old: Vec<String> = (from.max(now.minute - REFUSAL_MINUTES_SWEPT)..now.minute - 1)
+            .map(|minute| refusals_key(shop, minute))
+            .collect();
+        ctx.kv.delete_many(&old)?;
     }
     if last.slot != now.slot {
         for back in 2..14 {
@@ -1434,23 +1586,22 @@ fn drop_old_keys<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, config: &ShopConfig) 
         ctx.kv.delete_many(&events::legacy_keys(shop))?;
         for back in ARCHIVE_DAYS_KEPT..ARCHIVE_DAYS_KEPT + 3 {
             let day = business_day(ctx.now_ms - back * 86_400_000, 0, 0);
-            let metrics_key = format!("shop/{shop}/metrics/{day}");
             // Counters are never read with `get` (see kv-schema): they are deleted unseen.
-            let counters = [
+            let mut counters = vec![
+                // Elections of earlier versions.
                 format!("{}/init", archive_key(shop, &day)),
+                format!("shop/{shop}/metrics/{day}/init"),
                 number_key(shop, &day),
-                format!("{metrics_key}/init"),
                 metrics::started_key(shop, &day),
             ];
-            for counter in counters {
-                ctx.kv.delete(&counter)?;
+            let mut records = Vec::new();
+            for parts in [archive_parts(shop, &day), metrics::parts(shop, &day)] {
+                records.extend((1..=parts.highest(ctx.kv)?).map(|n| parts.key(n)));
+                counters.push(parts.counter_key());
             }
-            for record in [archive_key(shop, &day), metrics_key] {
-                if ctx.kv.get(&record)?.is_some() {
-                    ctx.kv.delete(&record)?;
-                    dropped += 1;
-                }
-            }
+            dropped += ctx.kv.get_many(&records)?.iter().filter(|r| r.is_some()).count() as u32;
+            ctx.kv.delete_many(&records)?;
+            ctx.kv.delete_many(&counters)?;
         }
     }
     ctx.kv.set(&key, &crate::kv::to_json(&now))?;
@@ -1929,6 +2080,9 @@ mod tests {
         }
         fn increment(&self, key: &str, delta: i64) -> crate::kv::KvResult<i64> {
             self.call("increment", key);
+            if delta == 0 {
+                self.reads.lock().unwrap().push(key.to_string()); // a counter read
+            }
             self.kv.increment(key, delta)
         }
         fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> crate::kv::KvResult<bool> {
@@ -1975,6 +2129,261 @@ mod tests {
                 id
             })
             .collect()
+    }
+
+    /// Three shops with a week of archives each, and one archived order of `main`.
+    fn shops_with_archives(kv: &Watched) -> String {
+        open_shop(&kv.kv, |_| {});
+        for booth in ["booth-1", "booth-2"] {
+            crate::shop::create_shop(&kv.kv, &ShopId::parse(booth).unwrap(), booth, "setup").unwrap();
+        }
+        for shop in crate::shop::list_shops(&kv.kv).unwrap() {
+            for back in 0..7 {
+                let day = business_day(T0 - back * 86_400_000, 0, 300);
+                kv.kv.set(&archive_key(&shop, &day), &Versioned::first(Vec::<Order>::new()).to_bytes()).unwrap();
+            }
+        }
+        let id = queue_lattes(kv, &["a"]).remove(0);
+        staff_action(&wctx(kv, T0 + 2_000), &id, StaffAction::Complete, "b", false).unwrap();
+        sweep(&wctx(kv, T0 + 2_000 + ARCHIVE_AFTER_MS), false).unwrap();
+        assert!(kv.kv.get(&order_key(&id)).unwrap().is_none(), "archived");
+        id
+    }
+
+    #[test]
+    fn looking_up_an_unknown_order_reads_only_where_its_id_says_it_would_be() {
+        let kv = Watched::default();
+        let archived = shops_with_archives(&kv);
+        let later = T0 + 3_000 + ARCHIVE_AFTER_MS;
+        let day = business_day(T0, 0, 300);
+        assert!(archived.starts_with(&format!("main.{}.", day.replace('-', ""))), "{archived}");
+
+        // An unknown id of the new form: its own key, then its shop's archive of its day.
+        let booth = ShopId::parse("booth-1").unwrap();
+        let id_of = |shop: &str, day: &str| format!("{shop}.{}.{}", day.replace('-', ""), "q".repeat(26));
+        let lookup = |id: &str| {
+            kv.take_reads();
+            assert_eq!(get_order(&wctx(&kv, later), id, None).unwrap_err().code(), "order_not_found");
+            let reads = kv.take_reads();
+            assert!(reads.len() <= 4, "{id}: {reads:?}");
+            reads
+        };
+        let unknown = id_of("booth-1", &day);
+        let parts = archive_parts(&booth, &day);
+        assert_eq!(lookup(&unknown), [order_key(&unknown), parts.key(1), parts.counter_key()]);
+        // A day without an archive yet: the shop's config says the shop exists.
+        let tomorrow = business_day(later + 86_400_000, 0, 300);
+        let early = id_of("booth-1", &tomorrow);
+        let parts = archive_parts(&booth, &tomorrow);
+        let expected = [order_key(&early), parts.key(1), booth.key("config"), parts.counter_key()];
+        assert_eq!(lookup(&early), expected);
+        // A shop that does not exist, a day no archive is kept for: no counter is read (made).
+        let nowhere = id_of("nowhere", &day);
+        let parts = archive_parts(&ShopId::parse("nowhere").unwrap(), &day);
+        assert_eq!(lookup(&nowhere), [order_key(&nowhere), parts.key(1), "shop/nowhere/config".to_string()]);
+        let long_ago = id_of("booth-1", "2001-01-01");
+        assert_eq!(lookup(&long_ago), [order_key(&long_ago), archive_key(&booth, "2001-01-01")]);
+        assert!(kv.kv.list_prefix("shop/nowhere/").unwrap().is_empty());
+        assert!(kv.kv.list_prefix("shop/booth-1/archive/2001").unwrap().is_empty());
+
+        // The archived order is found the same way.
+        assert_eq!(get_order(&wctx(&kv, later), &archived, Some("a")).unwrap().state, OrderState::Completed);
+        let reads = kv.take_reads();
+        assert_eq!(reads, [order_key(&archived), archive_key(&ShopId::main(), &day)]);
+
+        // An id of an earlier version: its own key only.
+        let legacy = "q".repeat(26);
+        assert_eq!(get_order(&wctx(&kv, later), &legacy, None).unwrap_err().code(), "order_not_found");
+        assert_eq!(kv.take_reads(), [order_key(&legacy)]);
+
+        // Not an order id at all: nothing is read, whatever is asked of it.
+        for bad in ["nope", "../shops", "main.2026.x", "main.20261122.QQQQQQQQQQQQQQQQQQQQQQQQQQ"] {
+            let c = wctx(&kv, later);
+            kv.take_calls();
+            assert_eq!(get_order(&c, bad, None).unwrap_err().code(), "order_not_found");
+            assert_eq!(journey(&c, bad, None).unwrap_err().code(), "order_not_found");
+            assert_eq!(submit_drink(&c, bad, "a", &latte()).unwrap_err().code(), "order_not_found");
+            assert_eq!(cancel_by_customer(&c, bad, "a").unwrap_err().code(), "order_not_found");
+            let claim = staff_action(&c, bad, StaffAction::Claim, "b", false).unwrap_err();
+            assert_eq!((claim.code(), claim.status()), ("order_not_found", 404));
+            assert_eq!(kv.take_calls(), Vec::<String>::new(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_order_started_before_the_day_changed_is_found_in_the_archive_of_its_ids_day() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let before = T0 - 5 * 3_600_000 - 60_000; // 04:59: the day before's business day
+        let id = redeem_as(&kv, before, "late").unwrap().order.view.id;
+        let after = before + 120_000; // 05:01
+        let queued = submit_drink(&ctx(&kv, after), &id, "late", &latte()).unwrap();
+        assert_eq!(queued.number, Some(1), "numbered in the new day");
+        staff_action(&ctx(&kv, after + 1_000), &id, StaffAction::Complete, "b", false).unwrap();
+        sweep(&ctx(&kv, after + 1_000 + ARCHIVE_AFTER_MS), false).unwrap();
+        let (started_on, numbered_on) = (business_day(before, 0, 300), business_day(after, 0, 300));
+        assert_ne!(started_on, numbered_on);
+        let archive: Vec<Order> = read(&kv, &archive_key(&ShopId::main(), &started_on)).unwrap().unwrap().0.data;
+        assert_eq!(archive.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+        let c = ctx(&kv, after + 2_000 + ARCHIVE_AFTER_MS);
+        assert_eq!(get_order(&c, &id, Some("late")).unwrap().number, Some(1));
+        let numbered_day = day_orders(&c, &ShopId::main(), &numbered_on).unwrap();
+        assert_eq!(numbered_day.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), [id.as_str()], "its day's export");
+        assert!(day_orders(&c, &ShopId::main(), &started_on).unwrap().is_empty());
+    }
+
+    /// A store whose writes fail for the keys containing `needle`, while `failing`.
+    struct Failing {
+        kv: MemoryKv,
+        needle: &'static str,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl Failing {
+        fn check(&self, key: &str) -> crate::kv::KvResult<()> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) && key.contains(self.needle) {
+                return Err(crate::kv::KvError::Store(format!("`{key}` cannot be written now")));
+            }
+            Ok(())
+        }
+    }
+
+    impl KeyValue for Failing {
+        fn get(&self, key: &str) -> crate::kv::KvResult<Option<Vec<u8>>> {
+            self.kv.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> crate::kv::KvResult<()> {
+            self.check(key)?;
+            self.kv.set(key, value)
+        }
+        fn delete(&self, key: &str) -> crate::kv::KvResult<()> {
+            self.check(key)?;
+            self.kv.delete(key)
+        }
+        fn list_prefix(&self, prefix: &str) -> crate::kv::KvResult<Vec<String>> {
+            self.kv.list_prefix(prefix)
+        }
+        fn increment(&self, key: &str, delta: i64) -> crate::kv::KvResult<i64> {
+            if delta != 0 {
+                self.check(key)?;
+            }
+            self.kv.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> crate::kv::KvResult<bool> {
+            self.check(key)?;
+            self.kv.compare_and_swap(key, expected, new)
+        }
+    }
+
+    #[test]
+    fn a_shop_whose_sweep_fails_does_not_stop_the_other_shops_sweeps() {
+        let kv = Failing { kv: MemoryKv::new(), needle: "booth", failing: false.into() };
+        let c = |now_ms| Ctx { kv: &kv, now_ms, writer: "w", signing_key: KEY };
+        let booth = ShopId::parse("booth").unwrap();
+        crate::shop::create_shop(&kv, &booth, "Booth", "setup").unwrap();
+        for shop in [ShopId::main(), booth.clone()] {
+            change_config(&kv, &shop, "setup", |c| {
+                Ok(ShopConfig { open: true, customer_timeout_seconds: 10, ..c.clone() })
+            })
+            .unwrap();
+        }
+        // In each shop: one order that will time out, one completed to be archived.
+        let mut ids = BTreeMap::new();
+        for shop in [ShopId::main(), booth.clone()] {
+            let code = qr::code_for(KEY, &shop, qr::slot_at(T0 / 1000, 300));
+            let late = redeem(&c(T0), &shop, "late", &code, None, false).unwrap().order.view.id;
+            let done = redeem(&c(T0), &shop, "done", &code, None, false).unwrap().order.view.id;
+            submit_drink(&c(T0 + 1_000), &done, "done", &latte()).unwrap();
+            staff_action(&c(T0 + 2_000), &done, StaffAction::Complete, "b", false).unwrap();
+            ids.insert(shop.to_string(), (late, done));
+        }
+        let later = T0 + 2_000 + ARCHIVE_AFTER_MS;
+        kv.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let report = sweep(&c(later), false).unwrap();
+        assert_eq!(report.failed, ["booth"]);
+        assert_eq!((report.timed_out, report.trimmed >= 1), (1, true), "{report:?}");
+        let (late, done) = &ids["main"];
+        assert_eq!(read_order(&c(later), late).unwrap().unwrap().state, OrderState::TimedOut, "written down");
+        assert!(read_order(&c(later), done).unwrap().is_none(), "archived");
+        let (booth_late, booth_done) = &ids["booth"];
+        assert_eq!(read_order(&c(later), booth_late).unwrap().unwrap().state, OrderState::AwaitingDrink);
+        assert!(read_order(&c(later), booth_done).unwrap().is_some());
+
+        // The next sweep finishes what the failed one could not.
+        kv.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+        let report = sweep(&c(later + 5_000), false).unwrap();
+        assert!(report.failed.is_empty() && report.timed_out == 1, "{report:?}");
+        assert_eq!(read_order(&c(later), booth_late).unwrap().unwrap().state, OrderState::TimedOut);
+        assert!(read_order(&c(later), booth_done).unwrap().is_none());
+        let found = get_order(&c(later + 6_000), booth_done, Some("done")).unwrap();
+        assert_eq!(found.state, OrderState::Completed);
+    }
+
+    #[test]
+    fn a_writer_that_died_creating_a_days_records_stalls_no_one() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let shop = ShopId::main();
+        let day = business_day(T0, 0, 300);
+        // Earlier versions' elections, won by writers that died before writing…
+        kv.increment(&format!("shop/main/metrics/{day}/init"), 1).unwrap();
+        kv.increment(&format!("{}/init", archive_key(&shop, &day)), 1).unwrap();
+        kv.increment("shop/main/robot/init", 1).unwrap();
+        // …and part 1 of each record taken by writers that died before writing it.
+        for parts in [metrics::parts(&shop, &day), archive_parts(&shop, &day), Parts::new("shop/main/robot")] {
+            kv.increment(&parts.counter_key(), 1).unwrap();
+        }
+        let ids = ["a", "b"].map(|customer| {
+            let id = redeem_as(&kv, T0, customer).unwrap().order.view.id;
+            submit_drink(&ctx(&kv, T0 + 1_000), &id, customer, &latte()).unwrap();
+            staff_action(&ctx(&kv, T0 + 2_000), &id, StaffAction::Claim, "b", false).unwrap();
+            staff_action(&ctx(&kv, T0 + 62_000), &id, StaffAction::Complete, "b", false).unwrap();
+            id
+        });
+        let m = metrics::day_metrics(&kv, &shop, &day).unwrap();
+        assert_eq!((m.started, m.submitted, m.completed, m.wait.count), (2, 2, 2, 2));
+        assert_eq!(metrics::drink_average(&m, "latte"), Some(60));
+
+        let report = sweep(&ctx(&kv, T0 + 62_000 + ARCHIVE_AFTER_MS), false).unwrap();
+        assert_eq!((report.trimmed, report.failed.len()), (2, 0), "{report:?}");
+        let later = T0 + 63_000 + ARCHIVE_AFTER_MS;
+        for (id, customer) in ids.iter().zip(["a", "b"]) {
+            assert_eq!(get_order(&ctx(&kv, later), id, Some(customer)).unwrap().state, OrderState::Completed);
+        }
+        assert_eq!(day_orders(&ctx(&kv, later), &shop, &day).unwrap().len(), 2);
+        assert_eq!(my_orders(&ctx(&kv, later), "a").unwrap().len(), 1);
+
+        let settings = crate::robot::RobotSettings {
+            orders_per_minute: 1,
+            duration_seconds: 60,
+            barista_delay_seconds: [1, 2],
+            cancel_probability: 0.0,
+        };
+        assert!(crate::robot::start(&ctx(&kv, later), &shop, &settings).unwrap().running);
+        assert!(crate::robot::status(&kv, &shop).unwrap().running);
+        assert!(!crate::robot::stop(&ctx(&kv, later + 1_000), &shop).unwrap().running);
+        assert!(!crate::robot::status(&kv, &shop).unwrap().running);
+    }
+
+    #[test]
+    fn a_days_records_are_deleted_with_all_their_parts() {
+        let kv = MemoryKv::new();
+        open_shop(&kv, |_| {});
+        let shop = ShopId::main();
+        let day = business_day(T0, 0, 300);
+        kv.increment(&metrics::parts(&shop, &day).counter_key(), 1).unwrap(); // part 1 never written
+        let id = redeem_as(&kv, T0, "a").unwrap().order.view.id;
+        submit_drink(&ctx(&kv, T0 + 1_000), &id, "a", &latte()).unwrap();
+        staff_action(&ctx(&kv, T0 + 2_000), &id, StaffAction::Complete, "b", false).unwrap();
+        sweep(&ctx(&kv, T0 + 2_000 + ARCHIVE_AFTER_MS), false).unwrap();
+        let of_the_day = |kv: &MemoryKv| {
+            let mut keys = kv.list_prefix(&format!("shop/main/metrics/{day}")).unwrap();
+            keys.extend(kv.list_prefix(&archive_key(&shop, &day)).unwrap());
+            keys
+        };
+        assert!(of_the_day(&kv).iter().any(|k| k.ends_with("/2")), "{:?}", of_the_day(&kv));
+        sweep(&ctx(&kv, T0 + (ARCHIVE_DAYS_KEPT + 1) * 86_400_000), false).unwrap();
+        assert_eq!(of_the_day(&kv), Vec::<String>::new());
     }
 
     #[test]
@@ -2189,15 +2598,63 @@ mod tests {
         assert!(first.iter().any(|k| k.contains("/qr/")) && first.iter().any(|k| k.contains("/day/")), "{first:?}");
         sweep(&wctx(&kv, T0 + 5_000), false).unwrap();
         assert!(kv.take_deletes().is_empty(), "same slot, same day: nothing to clean");
+        // Refusal counters are cleaned up once a minute (see the next test).
+        let take = || kv.take_deletes().into_iter().filter(|k| !k.contains("/refusals/")).collect::<Vec<_>>();
         sweep(&wctx(&kv, T0 + 300_000), false).unwrap();
-        let next_slot = kv.take_deletes();
+        let next_slot = take();
         assert!(next_slot.iter().all(|k| k.contains("/qr/")) && !next_slot.is_empty(), "{next_slot:?}");
         let old_window = format!("auth/pin/client/10.0.0.1/{}", (T0 + 300_000) / 60_000 - 2);
         kv.increment(&old_window, 1).unwrap();
         sweep(&wctx(&kv, T0 + 305_000), false).unwrap();
         assert!(kv.take_deletes().is_empty(), "wrong-PIN counters are looked for once a minute");
         sweep(&wctx(&kv, T0 + 360_000), false).unwrap();
-        assert_eq!(kv.take_deletes(), vec![old_window]);
+        assert_eq!(take(), vec![old_window]);
+    }
+
+    fn shop_unavailable_events(kv: &impl KeyValue) -> usize {
+        let logged = events::read_after(kv, &ShopId::main(), 0, 1000, T0 + 86_400_000).unwrap().events;
+        logged.iter().filter(|e| e.kind == kind::SHOP_UNAVAILABLE).count()
+    }
+
+    #[test]
+    fn a_client_hammering_refusals_cannot_push_real_events_out_of_the_log() {
+        let kv = Arc::new(MemoryKv::new());
+        open_shop(&kv, |c| {
+            c.max_open_orders = 1;
+            c.drinks_per_code = 1000;
+        });
+        let first = redeem_as(&kv, T0, "first").unwrap().order.view.id;
+        // 300 refusals from many requests at once, within one minute.
+        let shared = kv.clone();
+        let refused = in_parallel(300, move |i| redeem_as(&shared, T0 + 1_000 + i as i64 * 100, &format!("x{i}")));
+        assert!(refused.iter().all(|r| r.as_ref().is_err_and(|e| e.code() == "shop_full")), "each is told why");
+        assert_eq!(shop_unavailable_events(&*kv), REFUSAL_EVENTS_PER_MINUTE as usize, "logged up to the limit");
+        let logged = events::read_newest(&*kv, &ShopId::main(), T0 + 60_000).unwrap().events;
+        assert!(logged.iter().any(|e| e.kind == kind::NEW_ORDER && e.order_id.as_deref() == Some(first.as_str())));
+        assert!(logged.len() < 20, "{} events", logged.len());
+        // A new minute logs again; closed-shop refusals share the same limit.
+        change_config(&*kv, &ShopId::main(), "close", |c| Ok(ShopConfig { open: false, ..c.clone() })).unwrap();
+        for i in 0..30 {
+            assert_eq!(redeem_as(&kv, T0 + 60_000 + i * 10, &format!("y{i}")).unwrap_err().code(), "shop_closed");
+        }
+        assert_eq!(shop_unavailable_events(&*kv), 2 * REFUSAL_EVENTS_PER_MINUTE as usize);
+    }
+
+    #[test]
+    fn refusal_counters_of_past_minutes_are_deleted_by_the_sweep() {
+        let kv = MemoryKv::new();
+        let counters = |kv: &MemoryKv| kv.list_prefix("shop/main/refusals/").unwrap();
+        assert!(redeem_as(&kv, T0, "a").is_err(), "closed");
+        open_shop(&kv, |_| {});
+        sweep(&ctx(&kv, T0 + 1_000), false).unwrap();
+        assert_eq!(counters(&kv).len(), 1, "this minute's is kept");
+        change_config(&kv, &ShopId::main(), "close", |c| Ok(ShopConfig { open: false, ..c.clone() })).unwrap();
+        assert!(redeem_as(&kv, T0 + 61_000, "b").is_err());
+        sweep(&ctx(&kv, T0 + 62_000), false).unwrap();
+        assert_eq!(counters(&kv).len(), 2, "and the previous minute's");
+        assert!(redeem_as(&kv, T0 + 10 * 60_000, "c").is_err());
+        sweep(&ctx(&kv, T0 + 10 * 60_000 + 1_000), false).unwrap();
+        assert_eq!(counters(&kv), [format!("shop/main/refusals/{}", (T0 + 10 * 60_000) / 60_000)]);
     }
 }
 
@@ -2272,6 +2729,12 @@ mod key_budget {
             }
         }
         assert!(most_keys < KEY_LIMIT, "the store held {most_keys} keys at its fullest");
+        for day in [business_day(day_start, 0, 300), business_day(day_start + 86_400_000, 0, 300)] {
+            let archive = kv.get(&archive_key(&shop, &day)).unwrap().unwrap();
+            assert!(archive.len() < ARCHIVE_PART_BYTES, "{day}: {} bytes", archive.len());
+            assert!(kv.get(&archive_parts(&shop, &day).key(2)).unwrap().is_none(), "a day of 1,000 orders is one part");
+            println!("archive of {day}: {} bytes in one part", archive.len());
+        }
         let end = day_start + 86_400_000 + 14 * 3_600_000;
         let check = ctx(end);
         // Metrics of each day are exact.

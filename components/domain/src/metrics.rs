@@ -1,15 +1,21 @@
 //! Business metrics per shop and business day, kept in one record per day and
 //! updated atomically (compare-and-swap) as each order moves — no scans.
+//! The day's record is created by its first change, in numbered parts (see
+//! [`crate::parts`]) that add up: writers never wait for one another to
+//! create it, and usually there is one part.
 //!
 //! Keys owned here:
-//! - `shop/{shop}/metrics/{day}`       JSON `Versioned<DayMetrics>`
-//! - `shop/{shop}/metrics/{day}/init`  counter: elects the creator of the day's record
+//! - `shop/{shop}/metrics/{day}`         JSON `Versioned<DayMetrics>`: part 1 of the day's record
+//! - `shop/{shop}/metrics/{day}/{n}`     JSON `Versioned<DayMetrics>`: part n ≥ 2
+//! - `shop/{shop}/metrics/{day}/parts`   counter: the part numbers taken
 //! - `shop/{shop}/metrics/{day}/started` counter: orders started (redeemed) that day
+//! - `shop/{shop}/metrics/{day}/init`    counter of earlier versions (deleted with the day)
 
-use crate::atomic::{read, update, update_raw, Decision, Versioned};
+use crate::atomic::{update_raw, Decision};
 use crate::error::DomainError;
 use crate::kv::KeyValue;
 use crate::order::{Canceller, Order, TimeoutCause};
+use crate::parts::Parts;
 use crate::shop::ShopId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -97,6 +103,11 @@ fn key(shop: &ShopId, day: &str) -> String {
     format!("shop/{shop}/metrics/{day}")
 }
 
+/// The parts of the day's record.
+pub fn parts(shop: &ShopId, day: &str) -> Parts {
+    Parts::new(key(shop, day))
+}
+
 /// The day's started orders: a counter of its own, so that a redemption (the
 /// busiest write) costs one `increment` instead of a swap of the whole record.
 pub fn started_key(shop: &ShopId, day: &str) -> String {
@@ -109,7 +120,9 @@ pub fn started(kv: &impl KeyValue, shop: &ShopId, day: &str) -> Result<(), Domai
     Ok(())
 }
 
-/// Applies one change to the day's record, creating it on first use; the figures after it.
+/// Applies one change to the day's record, creating it on first use (a new
+/// part: see [`crate::parts`]); the figures of the part changed after it
+/// (the whole day's, but in the rare day whose record has several parts).
 pub fn record(
     kv: &impl KeyValue,
     shop: &ShopId,
@@ -117,20 +130,17 @@ pub fn record(
     writer: &str,
     what: Happened,
 ) -> Result<DayMetrics, DomainError> {
-    let not_ready = || DomainError::refused("metrics_not_ready", 503, "the day's metrics are being set up");
     let apply_to = |m: &DayMetrics| {
         let mut next = m.clone();
         apply(&mut next, &what);
-        Ok(Decision::Write(next.clone(), next))
+        Ok(Some(Decision::Write(next.clone(), next)))
     };
-    // The record exists for all but the day's first change: try it first.
-    match update(kv, &key(shop, day), writer, absent, apply_to) {
-        Err(e) if e.code() == ABSENT => {
-            ensure_day(kv, shop, day)?;
-            update(kv, &key(shop, day), writer, not_ready, apply_to)
-        }
-        done => done,
-    }
+    let first = || {
+        let mut first = DayMetrics::default();
+        apply(&mut first, &what);
+        Ok((first.clone(), first))
+    };
+    parts(shop, day).update_any(kv, writer, apply_to, first)
 }
 
 const ABSENT: &str = "metrics_absent";
@@ -278,22 +288,64 @@ pub fn recent_average(recent: &RecentByDrink, drink: &str) -> Option<u64> {
     Some(recent.iter().sum::<u64>() / recent.len() as u64)
 }
 
-fn ensure_day(kv: &impl KeyValue, shop: &ShopId, day: &str) -> Result<(), DomainError> {
-    let key = key(shop, day);
-    if kv.get(&key)?.is_some() {
-        return Ok(());
+impl Histogram {
+    /// Adds the observations of `other`.
+    fn merge(&mut self, other: &Histogram) {
+        if other.count == 0 {
+            return;
+        }
+        if self.buckets.len() != BUCKETS.len() + 1 {
+            self.buckets = vec![0; BUCKETS.len() + 1];
+        }
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        self.max = self.max.max(other.max);
     }
-    if kv.increment(&format!("{key}/init"), 1)? == 1 {
-        kv.set(&key, &Versioned::first(DayMetrics::default()).to_bytes())?;
-        return Ok(());
-    }
-    // The elected creator is writing it right now.
-    for _ in 0..10_000 {
-        if kv.get(&key)?.is_some() {
-            return Ok(());
+}
+
+impl DayMetrics {
+    /// Adds the figures of another part of the day's record.
+    pub fn merge(&mut self, other: &DayMetrics) {
+        for (mine, theirs) in [
+            (&mut self.started, other.started),
+            (&mut self.submitted, other.submitted),
+            (&mut self.completed, other.completed),
+            (&mut self.cancelled_customer, other.cancelled_customer),
+            (&mut self.cancelled_barista, other.cancelled_barista),
+            (&mut self.cancelled_admin, other.cancelled_admin),
+            (&mut self.timed_out_customer, other.timed_out_customer),
+            (&mut self.timed_out_barista, other.timed_out_barista),
+        ] {
+            *mine += theirs;
+        }
+        for (mine, theirs) in [(&mut self.drinks, &other.drinks), (&mut self.options, &other.options)] {
+            for (name, n) in theirs {
+                *mine.entry(name.clone()).or_default() += n;
+            }
+        }
+        for (barista, n) in &other.baristas {
+            *self.baristas.entry(barista.clone()).or_default() += n;
+        }
+        if !other.per_hour.is_empty() {
+            if self.per_hour.len() != 24 {
+                self.per_hour = vec![0; 24];
+            }
+            for (mine, theirs) in self.per_hour.iter_mut().zip(&other.per_hour) {
+                *mine += theirs;
+            }
+        }
+        self.wait.merge(&other.wait);
+        self.claim_to_complete.merge(&other.claim_to_complete);
+        for (drink, recent) in &other.recent_by_drink {
+            let mine = self.recent_by_drink.entry(drink.clone()).or_default();
+            mine.extend(recent);
+            let extra = mine.len().saturating_sub(RECENT_PER_DRINK);
+            mine.drain(..extra);
         }
     }
-    Err(DomainError::refused("metrics_not_ready", 503, "the day's metrics are being set up"))
 }
 
 /// The day's figures (zeros for a day without orders).
@@ -304,9 +356,24 @@ pub fn day_metrics(kv: &impl KeyValue, shop: &ShopId, day: &str) -> Result<DayMe
     Ok(figures)
 }
 
-/// The day's record alone: every figure but `started` (what wait estimates use).
+/// The day's record alone, every part of it: every figure but `started`.
 pub fn day_record(kv: &impl KeyValue, shop: &ShopId, day: &str) -> Result<DayMetrics, DomainError> {
-    Ok(read::<DayMetrics>(kv, &key(shop, day))?.map(|(r, _)| r.data).unwrap_or_default())
+    let mut figures = DayMetrics::default();
+    for part in parts(shop, day).read_all::<DayMetrics>(kv)? {
+        figures.merge(&part);
+    }
+    Ok(figures)
+}
+
+/// The day's recent completion times per drink, for wait estimates (on
+/// routes phones read often): part 1 of the day's record when it exists
+/// (one read; any other part only holds the changes of writers that found
+/// none when they came), else every part.
+pub fn recent_by_drink(kv: &impl KeyValue, shop: &ShopId, day: &str) -> Result<RecentByDrink, DomainError> {
+    match crate::atomic::read::<DayMetrics>(kv, &key(shop, day))? {
+        Some((first, _)) => Ok(first.data.recent_by_drink),
+        None => Ok(day_record(kv, shop, day)?.recent_by_drink),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

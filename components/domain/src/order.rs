@@ -3,11 +3,63 @@
 
 use crate::error::DomainError;
 use crate::menu::Drink;
+use crate::shop::ShopId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 pub const MAX_DISPLAY_NAME_CHARS: usize = 24;
+
+/// The random-looking part of an order id: base32 characters (lowercase) of an HMAC.
+pub const ID_HASH_CHARS: usize = 26;
+/// Separates the parts of an order id; shop ids (slugs: `a-z`, `0-9`, `-`) never contain it.
+pub const ID_SEPARATOR: char = '.';
+
+/// Where an order id says its order lives, read off the id alone (no store access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderHome {
+    /// `{shop}.{yyyymmdd}.{hash}`: the shop, and the business day (`YYYY-MM-DD`) the
+    /// order was started in, whose archive keeps it once it is finished.
+    Shop { shop: ShopId, day: String },
+    /// A bare `{hash}`, as earlier versions made ids: only the order's own key names it.
+    Unknown,
+}
+
+/// An order id from its parts: `{shop}.{yyyymmdd}.{hash}` (`day` is `YYYY-MM-DD`).
+pub fn format_order_id(shop: &ShopId, day: &str, hash: &str) -> String {
+    let compact: String = day.chars().filter(char::is_ascii_digit).collect();
+    format!("{shop}{ID_SEPARATOR}{compact}{ID_SEPARATOR}{hash}")
+}
+
+fn is_id_hash(raw: &str) -> bool {
+    raw.len() == ID_HASH_CHARS && raw.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+}
+
+/// What an order id says about its order; `None` when it is not an order id
+/// at all (it cannot name an order, so nothing needs to be read to say so).
+pub fn order_home(id: &str) -> Option<OrderHome> {
+    if is_id_hash(id) {
+        return Some(OrderHome::Unknown);
+    }
+    let mut parts = id.split(ID_SEPARATOR);
+    let (shop, day, hash) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !is_id_hash(hash) || day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y%m%d").ok()?;
+    let shop = ShopId::parse(shop).ok()?;
+    Some(OrderHome::Shop { shop, day: date.format("%Y-%m-%d").to_string() })
+}
+
+/// The shop an order id names (`None` for ids of earlier versions and for
+/// anything that is not an order id): what authorization checks a token's
+/// shop against, before anything is read.
+pub fn order_shop(id: &str) -> Option<ShopId> {
+    match order_home(id)? {
+        OrderHome::Shop { shop, .. } => Some(shop),
+        OrderHome::Unknown => None,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -540,6 +592,39 @@ mod tests {
 
     fn queued() -> Order {
         order().submit(latte(), 7, 1_000, 900).unwrap()
+    }
+
+    #[test]
+    fn order_ids_name_their_shop_and_day_and_nothing_else_is_an_order_id() {
+        let hash = "abcdefghijklmnopqrstuvwxyz";
+        let booth = ShopId::parse("booth-7").unwrap();
+        let id = format_order_id(&booth, "2026-11-22", hash);
+        assert_eq!(id, "booth-7.20261122.abcdefghijklmnopqrstuvwxyz");
+        assert_eq!(order_home(&id), Some(OrderHome::Shop { shop: booth.clone(), day: "2026-11-22".into() }));
+        assert_eq!(order_shop(&id), Some(booth));
+        let legacy = "a2b3c4d5e6f7g2h3i4j5k6l7m2";
+        assert_eq!((order_home(legacy), order_shop(legacy)), (Some(OrderHome::Unknown), None));
+        for bad in [
+            "",
+            "o1",
+            "../etc/passwd",
+            "main.20261122",
+            "main.20261122.abcdefghijklmnopqrstuvwxy",   // 25 characters
+            "main.20261122.abcdefghijklmnopqrstuvwxyz1", // a 1 is not base32
+            "main.20261122.ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            "main.20261322.abcdefghijklmnopqrstuvwxyz", // month 13
+            "main.2026112.abcdefghijklmnopqrstuvwxyz",
+            "main.+2026112.abcdefghijklmnopqrstuvwxyz",
+            "Main.20261122.abcdefghijklmnopqrstuvwxyz",
+            "-main.20261122.abcdefghijklmnopqrstuvwxyz",
+            "a.b.20261122.abcdefghijklmnopqrstuvwxyz",
+            ".20261122.abcdefghijklmnopqrstuvwxyz",
+            "main.20261122.abcdefghijklmnopqrstuvwxyz.",
+            "abcdefghijklmnopqrstuvwxy0",
+        ] {
+            assert_eq!(order_home(bad), None, "{bad}");
+            assert_eq!(order_shop(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -4,15 +4,21 @@
 //! acts on each sweep: it starts the orders its rate calls for and moves its
 //! own open orders along (drink, claim, complete, or cancel).
 //!
+//! The robot's record is created by the shop's first start, as a part of
+//! its own (see [`crate::parts`]): the newest part is the record, so a
+//! start whose writer died half-way blocks no later start.
+//!
 //! Keys owned here:
-//! - `shop/{shop}/robot`  JSON `Versioned<RobotState>` (created with the shop's first start)
-//! - `shop/{shop}/robot/init`  counter: elects the creator of that record
+//! - `shop/{shop}/robot`        JSON `Versioned<RobotState>`: part 1 of the record
+//! - `shop/{shop}/robot/{n}`    JSON `Versioned<RobotState>`: part n ≥ 2 (the newest is the record)
+//! - `shop/{shop}/robot/parts`  counter: the part numbers taken
 
-use crate::atomic::{read, update, Decision, Versioned};
+use crate::atomic::Decision;
 use crate::error::DomainError;
 use crate::kv::KeyValue;
 use crate::lifecycle::{self, Ctx, StaffAction};
 use crate::order::{DrinkChoice, OrderState};
+use crate::parts::Parts;
 use crate::qr;
 use crate::shop::{load_ready_shop, ShopId};
 use serde::{Deserialize, Serialize};
@@ -80,26 +86,14 @@ impl RobotState {
     }
 }
 
-fn key(shop: &ShopId) -> String {
-    format!("shop/{shop}/robot")
-}
-
-fn ensure(kv: &impl KeyValue, shop: &ShopId) -> Result<(), DomainError> {
-    if kv.get(&key(shop))?.is_none() && kv.increment(&format!("{}/init", key(shop)), 1)? == 1 {
-        kv.set(&key(shop), &Versioned::first(RobotState::default()).to_bytes())?;
-    }
-    Ok(())
-}
-
-fn missing() -> DomainError {
-    DomainError::refused("robot_not_ready", 503, "the robot is being set up; try again")
+fn record(shop: &ShopId) -> Parts {
+    Parts::new(format!("shop/{shop}/robot"))
 }
 
 /// `POST /api/shops/:shop/robot`: (re)starts the robot.
 pub fn start<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, settings: &RobotSettings) -> Result<RobotState, DomainError> {
     settings.validate()?;
     load_ready_shop(ctx.kv, shop)?;
-    ensure(ctx.kv, shop)?;
     let state = RobotState {
         running: true,
         orders_per_minute: settings.orders_per_minute,
@@ -109,28 +103,38 @@ pub fn start<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, settings: &RobotSettings)
         until_ms: ctx.now_ms + settings.duration_seconds as i64 * 1000,
         started_orders: 0,
     };
-    update(ctx.kv, &key(shop), ctx.writer, missing, |_: &RobotState| Ok(Decision::Write(state.clone(), state.clone())))
+    let started = record(shop).update_newest(
+        ctx.kv,
+        ctx.writer,
+        |_: &RobotState| Ok(Decision::Write(state.clone(), state.clone())),
+        Some((state.clone(), state.clone())),
+    )?;
+    Ok(started.unwrap_or(state))
 }
 
 /// `DELETE /api/shops/:shop/robot`: stops starting orders (its open ones are still finished).
 pub fn stop<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<RobotState, DomainError> {
     load_ready_shop(ctx.kv, shop)?;
-    ensure(ctx.kv, shop)?;
-    update(ctx.kv, &key(shop), ctx.writer, missing, |s: &RobotState| {
-        let next = RobotState { running: false, until_ms: s.until_ms.min(ctx.now_ms), ..s.clone() };
-        Ok(Decision::Write(next.clone(), next))
-    })
+    let stopped = record(shop).update_newest(
+        ctx.kv,
+        ctx.writer,
+        |s: &RobotState| {
+            let next = RobotState { running: false, until_ms: s.until_ms.min(ctx.now_ms), ..s.clone() };
+            Ok(Decision::Write(next.clone(), next))
+        },
+        None, // never started: nothing to stop
+    )?;
+    Ok(stopped.unwrap_or_default())
 }
 
 pub fn status(kv: &impl KeyValue, shop: &ShopId) -> Result<RobotState, DomainError> {
-    Ok(read::<RobotState>(kv, &key(shop))?.map(|(r, _)| r.data).unwrap_or_default())
+    Ok(record(shop).read_newest::<RobotState>(kv)?.unwrap_or_default())
 }
 
 /// One sweep's work for the robot of a shop; `random` gives uniform u64s.
 /// Returns how many orders it started.
 pub fn act<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId, random: &mut dyn FnMut() -> u64) -> Result<u64, DomainError> {
-    let Some((record, _)) = read::<RobotState>(ctx.kv, &key(shop))? else { return Ok(0) };
-    let state = record.data;
+    let Some(state) = record(shop).read_newest::<RobotState>(ctx.kv)? else { return Ok(0) };
     let started = if state.running { start_due_orders(ctx, shop, &state, random)? } else { 0 };
     advance_robot_orders(ctx, shop, &state, random)?;
     Ok(started)
@@ -144,12 +148,13 @@ fn start_due_orders<K: KeyValue>(
 ) -> Result<u64, DomainError> {
     let still_running = ctx.now_ms < state.until_ms;
     // Claim the batch first (one CAS), so two sweepers never start the same orders.
-    let batch = update(ctx.kv, &key(shop), ctx.writer, missing, |s: &RobotState| {
+    let claim = |s: &RobotState| {
         let due = s.due(ctx.now_ms).saturating_sub(s.started_orders).min(MAX_STARTS_PER_SWEEP);
         let next =
             RobotState { started_orders: s.started_orders + due, running: s.running && still_running, ..s.clone() };
         Ok(if next == *s { Decision::Keep(0) } else { Decision::Write(next, due) })
-    })?;
+    };
+    let batch = record(shop).update_newest(ctx.kv, ctx.writer, claim, None)?.unwrap_or(0);
     let config = load_ready_shop(ctx.kv, shop)?.config;
     let code = qr::code_for(ctx.signing_key, shop, qr::slot_at(ctx.now_ms / 1000, config.code_rotation_seconds));
     let mut started = 0;

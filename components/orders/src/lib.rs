@@ -12,7 +12,7 @@ use spinpresso_adapter::kv::SpinKv;
 use spinpresso_adapter::request;
 use spinpresso_domain::auth::Role;
 use spinpresso_domain::lifecycle::{self, StaffAction};
-use spinpresso_domain::order::{clean_display_name, DrinkChoice, OrderState};
+use spinpresso_domain::order::{clean_display_name, order_shop, DrinkChoice, OrderState};
 use spinpresso_domain::shop::ShopId;
 use spinpresso_domain::DomainError;
 
@@ -82,16 +82,17 @@ fn choose_drink(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     let choice: DrinkChoice = request::json_body(req)?;
     let env = Env::open()?;
-    let customer = env.authorize(req, Role::Customer, None)?;
+    let customer = env.authorize(req, Role::Customer, order_shop(&id).as_ref().map(ShopId::as_str))?;
     Ok(http::json(200, &lifecycle::submit_drink(&env.ctx(), &id, &customer.sub, &choice)?))
 }
 
-/// `POST /api/orders/:id/cancel`: the owner, or a barista or admin.
+/// `POST /api/orders/:id/cancel`: the owner, or a barista or admin (of the
+/// shop the order's id names, for a token limited to one shop).
 fn cancel(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     request::no_fields(req)?;
     let env = Env::open()?;
-    let caller = env.customer_or_staff(req, None)?;
+    let caller = env.customer_or_staff(req, order_shop(&id).as_ref().map(ShopId::as_str))?;
     let order = if caller.role == Role::Customer {
         lifecycle::cancel_by_customer(&env.ctx(), &id, &caller.sub)?
     } else {
@@ -104,7 +105,7 @@ fn cancel(req: &Request) -> Result<Response, DomainError> {
 fn get_one(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     let env = Env::open()?;
-    let caller = env.customer_or_staff(req, None)?;
+    let caller = env.customer_or_staff(req, order_shop(&id).as_ref().map(ShopId::as_str))?;
     let owner = (caller.role == Role::Customer).then_some(caller.sub.as_str());
     Ok(http::json(200, &lifecycle::get_order(&env.ctx(), &id, owner)?))
 }
@@ -113,7 +114,7 @@ fn get_one(req: &Request) -> Result<Response, DomainError> {
 fn journey(req: &Request) -> Result<Response, DomainError> {
     let id = path_param(req, "id").unwrap_or_default().to_string();
     let env = Env::open()?;
-    let caller = env.customer_or_staff(req, None)?;
+    let caller = env.customer_or_staff(req, order_shop(&id).as_ref().map(ShopId::as_str))?;
     let owner = (caller.role == Role::Customer).then_some(caller.sub.as_str());
     let steps = lifecycle::journey(&env.ctx(), &id, owner)?;
     Ok(http::json(200, &serde_json::json!({ "orderId": id, "events": steps })))

@@ -60,7 +60,7 @@ fn sweep(req: &Request) -> Result<(Response, bool), DomainError> {
     }
     let asked: SweepRequest = request::json_body(req)?;
     let report = lifecycle::sweep(&env.ctx(), asked.full)?;
-    // The robot acts on the sweeper's schedule (a shop without a robot costs one read).
+    // The robot acts on the sweeper's schedule (a shop whose robot never started costs two small reads).
     let mut random = || u64::from_le_bytes(request::random_bytes());
     let mut robot_orders = 0;
     for shop in shop::list_shops(&env.kv)? {
@@ -69,7 +69,7 @@ fn sweep(req: &Request) -> Result<(Response, bool), DomainError> {
             Err(e) => eprintln!("robot of shop {shop}: {e}"),
         }
     }
-    let changed = report.timed_out > 0 || report.trimmed > 0 || robot_orders > 0;
+    let changed = report.timed_out > 0 || report.trimmed > 0 || !report.failed.is_empty() || robot_orders > 0;
     let mut body = serde_json::to_value(&report).unwrap_or_default();
     body["robotOrders"] = serde_json::json!(robot_orders);
     Ok((http::json(200, &body), changed))
