@@ -217,7 +217,7 @@ async function signIn(event) {
   state.signinNotice = null;
   unlockSound();
   try {
-    const who = await staffLogin(event.target.elements.pin.value, { role: "barista", shop: state.shop });
+    const who = await staffLogin(event.target.elements.pin.value, { role: "barista" });
     if (!roleCovers(who.role, "barista")) {
       state.signinError = t("signin.wrongRole");
       return render();
