@@ -1,12 +1,12 @@
 // The operator's page: shops, open/close, today's figures and charts (live), the order robot,
 // settings and menu. One `state` object; `render()` draws everything, `renderDashboard()` only the
 // live parts (so a live update never throws away what the operator is typing in a form).
-import { api, shopPath, staffLogin, staffLogout, rememberedStaff, forgetStaff, isAuthError } from "/shared/api.js";
+import { api, shopPath, staffLogin, rememberedStaff, forgetStaff, isAuthError } from "/shared/api.js";
 import { LiveStream } from "/shared/sse.js";
 import { onEveryEvent } from "/shared/events.js";
 import { h, svg, patch, $, clock } from "/shared/dom.js";
 import { initI18n, t, errorText, languagePicker, onLanguageChange, language } from "/shared/i18n.js";
-import { signInForm } from "/shared/signin.js";
+import { signInForm, signOut } from "/shared/signin.js";
 
 /** The dashboard re-reads the figures at most this often while events stream in. */
 const REFRESH_MS = 1000;
@@ -274,26 +274,11 @@ function signInAgain() {
   render();
 }
 
-/** Sign out: the server revokes the token first; this browser forgets it only once that is done. */
-async function signOut() {
-  if (state.signingOut) return;
-  state.signingOut = true;
-  render();
-  try {
-    await staffLogout();
-  } catch (error) {
-    state.signingOut = false;
-    say("error", t("signin.signOutFailed", { reason: errorText(error) }));
-    return render();
+async function signOutClicked() {
+  if (await signOut(state, { say, redraw: render, forget: stopLive })) {
+    render();
+    $("#pin")?.focus();
   }
-  state.signingOut = false;
-  stopLive();
-  state.message = null;
-  state.signinError = null;
-  state.signinNotice = "signin.signedOut";
-  state.screen = "signin";
-  render();
-  $("#pin")?.focus();
 }
 
 async function createShop(event) {
@@ -387,7 +372,7 @@ function render() {
   renderMessage();
   const signOutButton = h(
     "button",
-    { class: "secondary", onclick: signOut, disabled: state.signingOut, "data-testid": "sign-out" },
+    { class: "secondary", onclick: signOutClicked, disabled: state.signingOut, "data-testid": "sign-out" },
     t("signin.signOut"),
   );
   patch($("#controls"), state.screen === "main" && signOutButton);

@@ -1,12 +1,12 @@
 // The barista's tablet: New · Making · Ready lanes, claim/release/complete/cancel with
 // optimistic updates (rolled back with a message when the server refuses), open/close, chime.
-import { api, shopFromUrl, shopPath, staffLogin, staffLogout, rememberedStaff, forgetStaff, roleCovers, isAuthError } from "/shared/api.js";
+import { api, shopFromUrl, shopPath, staffLogin, rememberedStaff, forgetStaff, roleCovers, isAuthError } from "/shared/api.js";
 import { LiveStream } from "/shared/sse.js";
 import { onEveryEvent } from "/shared/events.js";
 import { h, patch, $, secondsSince, confirmDialog } from "/shared/dom.js";
 import { initI18n, t, age, errorText, languagePicker, onLanguageChange } from "/shared/i18n.js";
 import { chime, unlockSound } from "/shared/sound.js";
-import { signInForm } from "/shared/signin.js";
+import { signInForm, signOut } from "/shared/signin.js";
 
 const SOUND_KEY = "spinpresso.barista.sound";
 const READY_SECONDS = 15 * 60;
@@ -187,29 +187,17 @@ function toggleSound() {
   render();
 }
 
-/** Sign out: the server revokes the token first; this tablet forgets it only once that is done. */
-async function signOut() {
-  if (state.signingOut) return;
-  state.signingOut = true;
-  renderControls();
-  try {
-    await staffLogout();
-  } catch (error) {
-    state.signingOut = false;
-    say("error", t("signin.signOutFailed", { reason: errorText(error) }));
-    return renderControls();
+async function signOutClicked() {
+  const forget = () => {
+    live?.stop();
+    live = null;
+    state.me = null;
+    state.orders = new Map();
+  };
+  if (await signOut(state, { say, redraw: renderControls, forget })) {
+    render();
+    $("#pin")?.focus();
   }
-  state.signingOut = false;
-  live?.stop();
-  live = null;
-  state.me = null;
-  state.orders = new Map();
-  state.message = null;
-  state.signinError = null;
-  state.signinNotice = "signin.signedOut";
-  state.screen = "signin";
-  render();
-  $("#pin")?.focus();
 }
 
 async function signIn(event) {
@@ -312,7 +300,7 @@ function renderControls() {
     ),
     h(
       "button",
-      { class: "secondary", onclick: signOut, disabled: state.signingOut, "data-key": "signout", "data-testid": "sign-out" },
+      { class: "secondary", onclick: signOutClicked, disabled: state.signingOut, "data-key": "signout", "data-testid": "sign-out" },
       t("signin.signOut"),
     ),
   );

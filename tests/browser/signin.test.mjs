@@ -52,6 +52,24 @@ for (const [app, role, ready, staffApi] of [
   });
 }
 
+test("when sign-out cannot reach the server, the tablet says so and stays signed in", async () => {
+  const page = await newPage(suite.browser);
+  const { token } = await signInCapturing(page, "barista", "barista");
+  await page.locator("[data-testid=lane-new] li").first().waitFor();
+  await page.route("**/api/staff/logout", (route) => route.abort());
+  await page.click("[data-testid=sign-out]");
+  await page.locator("[data-testid=message]", { hasText: "Could not sign out" }).waitFor();
+  assert.equal(await page.locator("#pin").count(), 0, "still on the board");
+  assert.ok(await client(suite.host.url, token).get("/api/shops/main/orders?state=queued"), "the token still works");
+  // Once the server answers again, signing out works.
+  await page.unroute("**/api/staff/logout");
+  await page.click("[data-testid=sign-out]");
+  await page.locator("[data-testid=signin-notice]").waitFor();
+  const after = await client(suite.host.url, token).get("/api/shops/main/orders?state=queued").catch((error) => error);
+  assert.equal(after.status, 401);
+  await page.context().close();
+});
+
 test("the sign-in message says so when a role's sign-in is switched off", async () => {
   // No admin PIN: nobody can sign in as admin (lower roles' PINs never grant it).
   const host = await startHost({ env: { SPIN_VARIABLE_ADMIN_PIN: "" } });
@@ -66,6 +84,7 @@ test("the sign-in message says so when a role's sign-in is switched off", async 
     assert.equal(response.status(), 503);
     await page.locator("[data-testid=signin-error]", { hasText: "switched off for this role" }).waitFor();
     await page.selectOption("[data-testid=language]", "pt-BR");
+    await page.locator("form.signin button[type=submit]", { hasText: "Entrar" }).waitFor();
     await page.fill("#pin", PINS.admin);
     await page.click("form.signin button[type=submit]");
     await page.locator("[data-testid=signin-error]", { hasText: "desligada" }).waitFor();
