@@ -205,7 +205,6 @@ function renderConnection() {
   conn.textContent = t(`conn.${state.connection}`);
 }
 
-
 function qrPanel() {
   const panel = h("section", { class: "panel qr-panel", "aria-labelledby": "qr-title", "data-testid": "qr-panel" });
   const open = state.config?.open;
