@@ -6,6 +6,7 @@ import { LiveStream } from "/shared/sse.js";
 import { onEveryEvent } from "/shared/events.js";
 import { h, svg, patch, $, clock } from "/shared/dom.js";
 import { initI18n, t, errorText, languagePicker, onLanguageChange, language } from "/shared/i18n.js";
+import { signInForm, signOut } from "/shared/signin.js";
 
 /** The dashboard re-reads the figures at most this often while events stream in. */
 const REFRESH_MS = 1000;
@@ -28,6 +29,8 @@ const FIELDS = [
 const state = {
   screen: "loading", // loading | signin | main
   signinError: null,
+  signinNotice: null, // an i18n key, e.g. "signin.signedOut"
+  signingOut: false,
   shops: [],
   selected: new URLSearchParams(location.search).get("shop") ?? "main",
   config: null,
@@ -51,6 +54,7 @@ const state = {
 };
 let live = null;
 let refreshTimer = null;
+let ticking = null;
 
 async function main() {
   await initI18n();
@@ -62,7 +66,6 @@ async function main() {
     return render();
   }
   await loadAll();
-  setInterval(tick, 1000);
 }
 
 async function loadAll() {
@@ -71,10 +74,10 @@ async function loadAll() {
     if (!state.shops.some((s) => s.shopId === state.selected)) state.selected = state.shops[0]?.shopId ?? null;
     await loadShop();
     state.screen = "main";
+    ticking ??= setInterval(tick, 1000);
   } catch (error) {
     if (isAuthError(error)) {
-      forgetStaff();
-      state.screen = "signin";
+      signInAgain();
     } else {
       say("error", errorText(error));
     }
@@ -110,7 +113,7 @@ async function loadMetrics(day) {
     state.dash.error = null;
   } catch (error) {
     if (seq !== state.dash.seq) return;
-    if (isAuthError(error) && state.screen === "main") return signOut();
+    if (isAuthError(error) && state.screen === "main") return signInAgain();
     state.dash.error = errorText(error);
   }
 }
@@ -124,7 +127,7 @@ async function loadRobot() {
       state.robotError = null;
     }
   } catch (error) {
-    if (isAuthError(error) && state.screen === "main") return signOut();
+    if (isAuthError(error) && state.screen === "main") return signInAgain();
     state.robotError = errorText(error);
   }
 }
@@ -246,8 +249,9 @@ async function selectShop(shopId) {
 
 async function signIn(event) {
   event.preventDefault();
+  state.signinNotice = null;
   try {
-    const who = await staffLogin(event.target.elements.pin.value);
+    const who = await staffLogin(event.target.elements.pin.value, { role: "admin" });
     if (who.role !== "admin") {
       state.signinError = t("signin.wrongRole");
       return render();
@@ -261,11 +265,20 @@ async function signIn(event) {
   }
 }
 
-function signOut() {
+/** The server no longer accepts this sign-in (expired, or signed out elsewhere): ask for the PIN. */
+function signInAgain() {
   forgetStaff();
   stopLive();
   state.screen = "signin";
+  state.signinNotice = "signin.ended";
   render();
+}
+
+async function signOutClicked() {
+  if (await signOut(state, { say, redraw: render, forget: stopLive })) {
+    render();
+    $("#pin")?.focus();
+  }
 }
 
 async function createShop(event) {
@@ -357,10 +370,18 @@ function say(kind, text) {
 
 function render() {
   renderMessage();
-  patch($("#controls"), state.screen === "main" && h("button", { class: "secondary", onclick: signOut }, t("signin.signOut")));
+  const signOutButton = h(
+    "button",
+    { class: "secondary", onclick: signOutClicked, disabled: state.signingOut, "data-testid": "sign-out" },
+    t("signin.signOut"),
+  );
+  patch($("#controls"), state.screen === "main" && signOutButton);
   const app = $("#app");
   if (state.screen === "loading") return patch(app, h("p", {}, t("common.loading")));
-  if (state.screen === "signin") return patch(app, signInForm());
+  if (state.screen === "signin") {
+    const form = signInForm({ title: t("admin.signinTitle"), notice: state.signinNotice && t(state.signinNotice), error: state.signinError, onSubmit: signIn });
+    return patch(app, form);
+  }
   patch(app, shopList(), detail());
 }
 
@@ -368,18 +389,6 @@ function renderMessage() {
   const area = $("#message");
   if (!state.message) return area.replaceChildren();
   area.replaceChildren(h("p", { class: `notice ${state.message.kind}`, "data-testid": "message" }, state.message.text));
-}
-
-function signInForm() {
-  return h(
-    "form",
-    { class: "signin", onsubmit: signIn },
-    h("h2", {}, t("admin.signinTitle")),
-    h("label", { for: "pin" }, t("signin.pin")),
-    h("input", { id: "pin", name: "pin", type: "password", inputmode: "numeric", autocomplete: "current-password", required: true }),
-    state.signinError && h("p", { class: "notice error", role: "alert" }, state.signinError),
-    h("button", { type: "submit" }, t("signin.submit")),
-  );
 }
 
 function shopList() {

@@ -6,6 +6,7 @@ import { onEveryEvent } from "/shared/events.js";
 import { h, patch, $, secondsSince, confirmDialog } from "/shared/dom.js";
 import { initI18n, t, age, errorText, languagePicker, onLanguageChange } from "/shared/i18n.js";
 import { chime, unlockSound } from "/shared/sound.js";
+import { signInForm, signOut } from "/shared/signin.js";
 
 const SOUND_KEY = "spinpresso.barista.sound";
 const READY_SECONDS = 15 * 60;
@@ -15,6 +16,8 @@ const state = {
   screen: "loading", // loading | signin | board
   me: null, // {role, staffId}
   signinError: null,
+  signinNotice: null, // an i18n key, e.g. "signin.signedOut"
+  signingOut: false,
   config: null,
   orders: new Map(), // id → order
   pending: new Set(), // ids with a request in flight
@@ -25,6 +28,7 @@ const state = {
 };
 let live = null;
 let messageTimer = null;
+let ticking = null;
 
 async function main() {
   await initI18n();
@@ -36,7 +40,6 @@ async function main() {
     return render();
   }
   await start();
-  setInterval(tick, 1000);
 }
 
 async function start() {
@@ -44,12 +47,12 @@ async function start() {
     await load();
   } catch (error) {
     if (isAuthError(error)) {
-      forgetStaff();
-      state.screen = "signin";
+      signInAgain();
       return render();
     }
     say("error", errorText(error));
   }
+  ticking ??= setInterval(tick, 1000);
   state.screen = "board";
   render();
   live = new LiveStream(shopPath(state.shop, "/events/staff"), {
@@ -78,15 +81,20 @@ async function reload() {
   try {
     await load();
   } catch (error) {
-    if (isAuthError(error)) {
-      live?.stop();
-      forgetStaff();
-      state.screen = "signin";
-    } else {
-      say("error", errorText(error));
-    }
+    if (isAuthError(error)) signInAgain();
+    else say("error", errorText(error));
   }
   render();
+}
+
+/** The server no longer accepts this sign-in (expired, signed out elsewhere, another shop's). */
+function signInAgain() {
+  live?.stop();
+  live = null;
+  forgetStaff();
+  state.me = null;
+  state.screen = "signin";
+  state.signinNotice = "signin.ended";
 }
 
 function onEvent(event) {
@@ -139,10 +147,7 @@ async function act(action, order) {
     upsert(after);
     if (action === "cancel") say("ok", t("barista.cancelled", { number: order.number }));
   } catch (error) {
-    if (isAuthError(error)) {
-      forgetStaff();
-      state.screen = "signin";
-    }
+    if (isAuthError(error)) signInAgain();
     // Roll back, then ask the server what is true now.
     state.orders.set(before.id, before);
     say("error", t("barista.actionFailed", { number: order.number, reason: errorText(error) }));
@@ -182,19 +187,25 @@ function toggleSound() {
   render();
 }
 
-function signOut() {
-  live?.stop();
-  forgetStaff();
-  state.me = null;
-  state.screen = "signin";
-  render();
+async function signOutClicked() {
+  const forget = () => {
+    live?.stop();
+    live = null;
+    state.me = null;
+    state.orders = new Map();
+  };
+  if (await signOut(state, { say, redraw: renderControls, forget })) {
+    render();
+    $("#pin")?.focus();
+  }
 }
 
 async function signIn(event) {
   event.preventDefault();
+  state.signinNotice = null;
   unlockSound();
   try {
-    const who = await staffLogin(event.target.elements.pin.value);
+    const who = await staffLogin(event.target.elements.pin.value, { role: "barista" });
     if (!roleCovers(who.role, "barista")) {
       state.signinError = t("signin.wrongRole");
       return render();
@@ -202,7 +213,6 @@ async function signIn(event) {
     state.me = who;
     state.signinError = null;
     await start();
-    setInterval(tick, 1000);
   } catch (error) {
     state.signinError = errorText(error);
     render();
@@ -229,7 +239,10 @@ function render() {
   renderControls();
   const app = $("#app");
   if (state.screen === "loading") return patch(app, h("p", { class: "empty" }, t("common.loading")));
-  if (state.screen === "signin") return patch(app, signInForm());
+  if (state.screen === "signin") {
+    const form = signInForm({ title: t("barista.signinTitle"), notice: state.signinNotice && t(state.signinNotice), error: state.signinError, onSubmit: signIn });
+    return patch(app, form);
+  }
   const all = [...state.orders.values()];
   const byNumber = (a, b) => (a.number ?? 0) - (b.number ?? 0);
   const fresh = all.filter((o) => o.state === "queued").sort(byNumber);
@@ -285,19 +298,11 @@ function renderControls() {
       { class: "secondary", "aria-pressed": String(state.sound), onclick: toggleSound, "data-key": "sound" },
       state.sound ? t("barista.soundOn") : t("barista.soundOff"),
     ),
-    h("button", { class: "secondary", onclick: signOut, "data-key": "signout" }, t("signin.signOut")),
-  );
-}
-
-function signInForm() {
-  return h(
-    "form",
-    { class: "signin", onsubmit: signIn },
-    h("h2", {}, t("barista.signinTitle")),
-    h("label", { for: "pin" }, t("signin.pin")),
-    h("input", { id: "pin", name: "pin", type: "password", inputmode: "numeric", autocomplete: "current-password", required: true }),
-    state.signinError && h("p", { class: "notice error", role: "alert" }, state.signinError),
-    h("button", { type: "submit" }, t("signin.submit")),
+    h(
+      "button",
+      { class: "secondary", onclick: signOutClicked, disabled: state.signingOut, "data-key": "signout", "data-testid": "sign-out" },
+      t("signin.signOut"),
+    ),
   );
 }
 

@@ -1,19 +1,25 @@
 // The big screen: QR code with drinks left and a countdown ring, "Preparing" and "Ready" boards.
 // State lives in `state`; `render()` draws it; `tick()` moves clocks every second.
+// It signs in as `display`, which only reads the QR code: everything live comes from the public
+// board stream (board items, the drinks left on a code's slot, open/closed), never the staff one.
 import { api, shopFromUrl, shopPath, staffLogin, isAuthError } from "/shared/api.js";
 import { LiveStream } from "/shared/sse.js";
-import { onEveryEvent } from "/shared/events.js";
-import { h, patch, $, clock, secondsSince, secondsUntil } from "/shared/dom.js";
+import { onBoardEvents } from "/shared/events.js";
+import { h, svg, patch, $, clock, secondsSince, secondsUntil } from "/shared/dom.js";
 import { initI18n, t, age, errorText, languagePicker, onLanguageChange } from "/shared/i18n.js";
+import { signInForm } from "/shared/signin.js";
 
 const READY_SECONDS = 600; // ready drinks leave the board after 10 minutes
 const MAX_PREPARING = 12;
 const MAX_READY = 8;
+const RING_RADIUS = 47;
+const RING_LENGTH = 2 * Math.PI * RING_RADIUS;
 
 const state = {
   shop: shopFromUrl(),
   screen: "loading", // loading | signin | board
   signinError: null,
+  signinNotice: null, // an i18n key, e.g. "signin.ended"
   config: null, // public config: name, open, codeRotationSeconds, drinksPerCode
   qr: null, // {code, url, slot, slotEndsAt, tokensLeft, drinksPerCode}
   qrLoading: false,
@@ -43,6 +49,14 @@ async function main() {
     render();
   }
   setInterval(tick, 1000);
+}
+
+/** The display's sign-in is no longer accepted (expired or signed out elsewhere): ask for the PIN. */
+function signInAgain() {
+  live?.stop();
+  live = null;
+  state.screen = "signin";
+  state.signinNotice = "signin.ended";
 }
 
 async function loadConfig() {
@@ -77,21 +91,29 @@ async function catchUp() {
     await Promise.all([loadConfig(), loadQr(), loadBoard()]);
     state.error = null;
   } catch (error) {
-    if (isAuthError(error)) {
-      live?.stop();
-      state.screen = "signin";
-    } else {
-      state.error = errorText(error);
-    }
+    if (isAuthError(error)) signInAgain();
+    else state.error = errorText(error);
   }
   render();
 }
 
+/** A new QR code (rotation, reopening, a new quota); a refused sign-in goes back to the PIN. */
+function refreshQr() {
+  loadQr().then(render, (error) => {
+    if (isAuthError(error) && state.screen === "board") {
+      signInAgain();
+      render();
+    }
+  });
+}
+
 function startBoard() {
+  live?.stop();
   state.screen = "board";
+  state.signinNotice = null;
   render();
   catchUp();
-  live = new LiveStream(shopPath(state.shop, "/events/staff"), {
+  live = new LiveStream(shopPath(state.shop, "/events/board"), {
     onStatus: (status) => {
       const wasDown = state.connection === "reconnecting";
       state.connection = status;
@@ -100,53 +122,47 @@ function startBoard() {
     },
     onReset: catchUp,
   });
-  onEveryEvent(live, onEvent);
+  onBoardEvents(live, onEvent);
   live.start();
 }
 
+/** One board stream event: `{slot, tokensLeft}`, the public config, or a board item. */
 function onEvent(event) {
   const data = event.data ?? {};
   if (event.type === "ConfigService.ConfigChanged") {
-    const reopened = state.config && !state.config.open && data.open;
-    state.config = { ...state.config, ...data };
-    if (reopened || data.drinksPerCode !== state.qr?.drinksPerCode) loadQr().then(render, () => {});
+    const before = state.config;
+    state.config = { ...before, ...data };
+    const reopened = before && !before.open && data.open;
+    // A new rotation starts a new slot (a new code); a new quota changes the count on it.
+    const newCode = data.codeRotationSeconds !== before?.codeRotationSeconds || data.drinksPerCode !== state.qr?.drinksPerCode;
+    if (data.open && (reopened || newCode)) refreshQr();
+  } else if (event.type === "Validator.NewOrder") {
+    // A code stays redeemable for a grace period after the next one is on screen: count only this one's.
+    if (typeof data.tokensLeft === "number" && state.qr && data.slot === state.qr.slot) {
+      state.qr.tokensLeft = Math.min(state.qr.tokensLeft, data.tokensLeft);
+    }
+  } else {
+    applyItem(data);
   }
-  // A code stays redeemable for a grace period after the next one is on screen: count only this one's.
-  if (event.type === "Validator.NewOrder" && typeof data.tokensLeft === "number" && data.slot === state.qr?.slot) {
-    state.qr.tokensLeft = Math.min(state.qr.tokensLeft, data.tokensLeft);
-  }
-  if (data.order) applyOrder(data.order);
   render();
 }
 
-function applyOrder(order) {
-  if (order.number === null || order.number === undefined) return;
-  if (order.state === "queued" || order.state === "in_progress") {
-    state.orders.set(order.number, {
-      number: order.number,
-      drink: order.drink?.name ?? null,
-      displayName: order.displayName,
-      state: order.state,
-      since: order.submittedAt,
-    });
-  } else if (order.state === "completed") {
-    state.orders.set(order.number, {
-      number: order.number,
-      drink: order.drink?.name ?? null,
-      displayName: order.displayName,
-      state: "completed",
-      since: order.finishedAt ?? new Date().toISOString(),
-    });
+/** A board item `{number, drink, displayName, state, since}`: onto its column, or off the board. */
+function applyItem(item) {
+  if (item.number === null || item.number === undefined) return;
+  if (item.state === "queued" || item.state === "in_progress" || item.state === "completed") {
+    state.orders.set(item.number, { ...item, since: item.since ?? new Date().toISOString() });
   } else {
-    state.orders.delete(order.number);
+    state.orders.delete(item.number);
   }
 }
 
 async function signIn(event) {
   event.preventDefault();
+  state.signinNotice = null;
   const pin = event.target.elements.pin.value;
   try {
-    await staffLogin(pin);
+    await staffLogin(pin, { role: "display", shop: state.shop });
     state.signinError = null;
     await loadQr();
     startBoard();
@@ -164,7 +180,10 @@ function render() {
   renderConnection();
   const app = $("#app");
   if (state.screen === "loading") return patch(app, h("p", { class: "empty" }, t("common.loading")));
-  if (state.screen === "signin") return patch(app, signInForm());
+  if (state.screen === "signin") {
+    const form = signInForm({ title: t("display.signinTitle"), notice: state.signinNotice && t(state.signinNotice), error: state.signinError, onSubmit: signIn });
+    return patch(app, form);
+  }
   patch(
     app,
     h(
@@ -184,18 +203,6 @@ function renderConnection() {
   conn.hidden = !shown;
   conn.className = `conn conn-${state.connection}`;
   conn.textContent = t(`conn.${state.connection}`);
-}
-
-function signInForm() {
-  return h(
-    "form",
-    { class: "signin", onsubmit: signIn },
-    h("h2", {}, t("display.signinTitle")),
-    h("label", { for: "pin" }, t("signin.pin")),
-    h("input", { id: "pin", name: "pin", type: "password", inputmode: "numeric", autocomplete: "current-password", required: true }),
-    state.signinError && h("p", { class: "notice error", role: "alert" }, state.signinError),
-    h("button", { type: "submit" }, t("signin.submit")),
-  );
 }
 
 function qrPanel() {
@@ -228,12 +235,12 @@ function qrPanel() {
     qrImage = h("img", { src, alt: t("display.qrAlt"), "data-testid": "qr-image", dataset: { src, code: qr.code, url: qr.url } });
   }
   qrImage.alt = t("display.qrAlt");
-  const circumference = 2 * Math.PI * 47;
-  const ring = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  ring.setAttribute("viewBox", "0 0 100 100");
-  ring.setAttribute("class", "ring");
-  ring.setAttribute("aria-hidden", "true");
-  ring.innerHTML = `<circle class="track" cx="50" cy="50" r="47"/><circle class="left" cx="50" cy="50" r="47" stroke-dasharray="${circumference}" stroke-dashoffset="0"/>`;
+  const ring = svg(
+    "svg",
+    { viewBox: "0 0 100 100", class: "ring", "aria-hidden": "true" },
+    svg("circle", { class: "track", cx: 50, cy: 50, r: RING_RADIUS }),
+    svg("circle", { class: "left", cx: 50, cy: 50, r: RING_RADIUS, "stroke-dasharray": RING_LENGTH, "stroke-dashoffset": 0 }),
+  );
   panel.append(
     h("h2", { id: "qr-title" }, t("display.scanToOrder")),
     h("div", { class: "qr-wrap" }, ring, qrImage),
@@ -301,13 +308,10 @@ function tick() {
   if (qr && left) {
     const total = state.config?.codeRotationSeconds ?? 300;
     const fraction = Math.min(1, secondsUntil(qr.slotEndsAt, now) / total);
-    const circumference = 2 * Math.PI * 47;
-    left.setAttribute("stroke-dashoffset", String(circumference * (1 - fraction)));
+    left.setAttribute("stroke-dashoffset", String(RING_LENGTH * (1 - fraction)));
     left.classList.toggle("soon", fraction < 0.1);
   }
-  if (qr && now >= Date.parse(qr.slotEndsAt) && !state.qrLoading && now - state.qrTriedAt > 2000) {
-    loadQr().then(render, () => {});
-  }
+  if (qr && now >= Date.parse(qr.slotEndsAt) && !state.qrLoading && now - state.qrTriedAt > 2000) refreshQr();
   const readyCount = document.querySelectorAll(".ready .ticket").length;
   if (readyCount !== Math.min(MAX_READY, ready().length)) render();
 }

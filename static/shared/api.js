@@ -63,12 +63,27 @@ export function shopPath(shop, rest = "") {
 
 const STAFF_KEY = "spinpresso.staff";
 
-/** Signs in with a PIN; remembers `{role, staffId, expiresAt}` (the token itself stays in the HttpOnly cookie). */
-export async function staffLogin(pin) {
-  const result = await api.post("/api/staff/login", { pin });
-  const who = { role: result.role, staffId: result.staffId, expiresAt: result.expiresAt };
+/**
+ * Signs in with a PIN for `role` (its PIN or a higher role's works), limited to `shop` when given;
+ * remembers `{role, staffId, shop, expiresAt}` (the token itself stays in the HttpOnly cookie).
+ */
+export async function staffLogin(pin, { role, shop } = {}) {
+  const body = { pin };
+  if (role) body.role = role;
+  if (shop) body.shop = shop;
+  const result = await api.post("/api/staff/login", body);
+  const who = { role: result.role, staffId: result.staffId, shop: result.shop ?? null, expiresAt: result.expiresAt };
   localStorage.setItem(STAFF_KEY, JSON.stringify(who));
   return who;
+}
+
+/**
+ * Signs out: the server revokes the token and clears the cookie, then this browser forgets it.
+ * Throws (and forgets nothing) when the server could not be reached, so the caller can say so.
+ */
+export async function staffLogout() {
+  await api.post("/api/staff/logout");
+  forgetStaff();
 }
 
 /** The staff member signed in on this browser, if their sign-in has not expired. */

@@ -1,6 +1,6 @@
 // Shared helpers for the browser tests: start the real host, drive the API, launch Chromium.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -35,16 +35,17 @@ export function freePort() {
 }
 
 /**
- * Starts `spinpresso-host up` on `port` (0 = any) with a fresh (or the given) kv directory.
+ * Starts `spinpresso-host up` on `port` (0 = any) with a fresh (or the given) kv directory;
+ * `env` overrides the test secrets (e.g. an empty PIN switches that sign-in off).
  * Returns {url, kvDir, stop(), restart()}.
  */
-export async function startHost({ port = 0, kvDir = mkdtempSync(join(tmpdir(), "spinpresso-browser-")) } = {}) {
+export async function startHost({ port = 0, kvDir = mkdtempSync(join(tmpdir(), "spinpresso-browser-")), env = {} } = {}) {
   const host = { kvDir, url: null, child: null, log: [] };
   host.start = async () => {
     const child = spawn(
       join(ROOT, "target/release/spinpresso-host"),
       ["up", "--from", join(ROOT, "spin.toml"), "--listen", `127.0.0.1:${port}`, "--kv-file", join(kvDir, "kv.db"), "--sweep-every", "1"],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...SECRETS } },
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...SECRETS, ...env } },
     );
     host.child = child;
     child.stderr.on("data", (chunk) => host.log.push(String(chunk)));
@@ -109,7 +110,7 @@ export function client(base, token = null) {
 }
 
 export async function staff(base, role) {
-  const { token } = await client(base).post("/api/staff/login", { pin: PINS[role] });
+  const { token } = await client(base).post("/api/staff/login", { pin: PINS[role], role });
   return client(base, token);
 }
 
@@ -182,6 +183,9 @@ export function hostAndBrowser({ config = {}, fixedPort = false, setup = null } 
       const lines = suite.host.log.join("").trimEnd().split("\n").slice(-40);
       console.error(`[host log, last ${lines.length} lines, for "${t.name}"]\n${lines.join("\n")}`);
     }
+    // Every page of every test keeps to the Content-Security-Policy.
+    const violations = takeCspViolations();
+    if (violations.length) throw new Error(`Content-Security-Policy violations in "${t.name}":\n${violations.join("\n")}`);
   });
   after(async () => {
     await suite.browser?.close();
@@ -198,10 +202,33 @@ export async function newPage(browser, { phone = false, viewport, locale = "en-U
     isMobile: phone,
     locale,
   });
+  await watchCsp(context);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   page.on("pageerror", (error) => console.error(`[page error] ${error.message}`));
   return page;
+}
+
+const cspViolations = [];
+
+/**
+ * Records every Content-Security-Policy violation of the context's pages (the browser fires
+ * `securitypolicyviolation` for each blocked inline script, style, handler or load).
+ */
+async function watchCsp(context) {
+  await context.exposeBinding("__spinpressoCspViolation", ({ page }, text) => cspViolations.push(`${page.url()}: ${text}`));
+  await context.addInitScript(() => {
+    document.addEventListener(
+      "securitypolicyviolation",
+      (e) => window.__spinpressoCspViolation(`${e.effectiveDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile || "page"}:${e.lineNumber}) ${e.sample}`),
+      true,
+    );
+  });
+}
+
+/** The violations recorded since the last call (and forgets them). */
+export function takeCspViolations() {
+  return cspViolations.splice(0);
 }
 
 export async function signIn(page, base, app, role) {
@@ -249,7 +276,8 @@ const AXE = join(ROOT, "tests/browser/node_modules/axe-core/axe.min.js");
  * returns the violations of impact serious or critical, as readable lines.
  */
 export async function axeProblems(page, { exclude = [] } = {}) {
-  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ path: AXE });
+  // Evaluated from outside the page, not added as a <script>: the pages' CSP allows no inline script.
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(readFileSync(AXE, "utf8"));
   const violations = await page.evaluate(async (exclude) => {
     const context = exclude.length ? { exclude: exclude.map((s) => [s]) } : document;
     const result = await window.axe.run(context, { resultTypes: ["violations"] });

@@ -56,6 +56,7 @@ fn each_stream_carries_exactly_what_its_audience_may_see() {
     let bob_order = order_espresso(&host, &bob, &code);
     let barista = Caller::staff(&host, BARISTA_PIN);
     barista.post(&format!("/api/orders/{bob_order}/complete"), json!({}));
+    assert_eq!(admin.put("/api/shops/main/config", json!({ "name": "Stand B" })).status, 200);
 
     let wait = Duration::from_secs(5);
     let staff_events = staff.collect(12, wait, |e| e.kind != "end");
@@ -81,6 +82,20 @@ fn each_stream_carries_exactly_what_its_audience_may_see() {
         assert!(!text.contains("\"c-") && !text.contains("customerId"), "no customer ids on the board: {text}");
         assert!(!text.contains(&code) && !text.contains(&alice_order), "no codes or order ids on the board: {text}");
     }
+    // What a display needs without the staff stream: each code slot's drinks left, and whether the shop is open.
+    let redeemed: Vec<_> = board_events.iter().filter(|e| e.kind == "Validator.NewOrder").collect();
+    assert_eq!(redeemed.len(), 2, "{board_events:?}");
+    for event in &redeemed {
+        let mut fields: Vec<&str> = event.data["data"].as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort();
+        assert_eq!(fields, ["slot", "tokensLeft"], "{event:?}");
+    }
+    assert_eq!(redeemed[1].data["data"]["tokensLeft"], 998);
+    let changed = board_events.iter().find(|e| e.kind == "ConfigService.ConfigChanged").expect("the config change");
+    assert_eq!(
+        changed.data["data"],
+        json!({ "name": "Stand B", "open": true, "drinksPerCode": 1000, "codeRotationSeconds": 300 })
+    );
 }
 
 #[test]

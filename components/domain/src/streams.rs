@@ -2,7 +2,8 @@
 //! Each audience gets its own projection of the shop's log:
 //! - staff: every event as logged;
 //! - a customer: events about their own orders, config changes, and their own refusals;
-//! - the public board: order numbers, drinks, display names and states only —
+//! - the public board: order numbers, drinks, display names and states; how
+//!   many drinks a code's slot has left; the public part of config changes —
 //!   never customer ids, order ids or QR codes.
 
 use crate::events::{kind, Event};
@@ -34,6 +35,10 @@ pub fn project(event: &Event, audience: &Audience) -> Option<Event> {
     }
 }
 
+/// The config fields a public screen needs (name, open or closed, the code's
+/// quota and rotation); the rest of a config change stays off the board.
+pub const BOARD_CONFIG_FIELDS: [&str; 4] = ["name", "open", "drinksPerCode", "codeRotationSeconds"];
+
 fn board_projection(event: &Event) -> Option<Event> {
     let data = match event.kind.as_str() {
         kind::WAITING_COMPLETION
@@ -47,13 +52,39 @@ fn board_projection(event: &Event) -> Option<Event> {
                 "drink": order["drink"]["name"],
                 "displayName": order["displayName"],
                 "state": order["state"],
-                "since": event.time,
+                "since": board_since(order, &event.time),
             })
         }
-        kind::CONFIG_CHANGED => json!({ "open": event.data["open"], "name": event.data["name"] }),
+        // The display counts down the code on screen: which slot, how many left. Not the code.
+        kind::NEW_ORDER => {
+            let (slot, left) = (&event.data["slot"], &event.data["tokensLeft"]);
+            if !slot.is_u64() || !left.is_u64() {
+                return None;
+            }
+            json!({ "slot": slot, "tokensLeft": left })
+        }
+        kind::CONFIG_CHANGED => {
+            let public = BOARD_CONFIG_FIELDS
+                .iter()
+                .filter_map(|field| event.data.get(*field).map(|value| (field.to_string(), value.clone())));
+            Value::Object(public.collect())
+        }
         _ => return None,
     };
     Some(Event { order_id: None, customer_id: None, data, ..event.clone() })
+}
+
+/// When the order entered the column it is shown in, as `GET /board` has it:
+/// its submission while it is being prepared, its end once it is ready.
+fn board_since(order: &Value, event_time: &str) -> Value {
+    let field = match order["state"].as_str() {
+        Some("queued" | "in_progress") => "submittedAt",
+        _ => "finishedAt",
+    };
+    match &order[field] {
+        Value::String(time) => Value::String(time.clone()),
+        _ => Value::String(event_time.to_string()),
+    }
 }
 
 /// Whether an event moves the queue (someone else's position may change).
@@ -121,9 +152,58 @@ mod tests {
         );
         let text = serde_json::to_string(&projected).unwrap();
         assert!(!text.contains("c-me") && !text.contains("order-1"), "{text}");
-        for private in [kind::NEW_ORDER, kind::SHOP_UNAVAILABLE, kind::WORKFLOW_STARTED, kind::ORDER_FINISHED] {
+        for private in [kind::SHOP_UNAVAILABLE, kind::WORKFLOW_STARTED, kind::ORDER_FINISHED, kind::DRINK_AVERAGE_TIME]
+        {
             assert!(project(&event(private, None), &Audience::Board).is_none(), "{private}");
         }
+    }
+
+    #[test]
+    fn a_board_item_is_as_old_as_its_column_like_the_board_read() {
+        let mut claimed = event(kind::MAKE_ORDER, Some("c-me"));
+        claimed.data["order"]["state"] = json!("in_progress");
+        claimed.data["order"]["submittedAt"] = json!("2026-11-22T09:58:00.000Z");
+        let projected = project(&claimed, &Audience::Board).unwrap();
+        assert_eq!(projected.data["since"], "2026-11-22T09:58:00.000Z", "claiming does not reset the age");
+        let mut done = event(kind::ORDER_COMPLETED, Some("c-me"));
+        done.data["order"]["state"] = json!("completed");
+        done.data["order"]["submittedAt"] = json!("2026-11-22T09:58:00.000Z");
+        done.data["order"]["finishedAt"] = json!("2026-11-22T10:01:00.000Z");
+        assert_eq!(project(&done, &Audience::Board).unwrap().data["since"], "2026-11-22T10:01:00.000Z");
+    }
+
+    #[test]
+    fn the_board_learns_a_slots_drinks_left_but_not_the_order_customer_or_code() {
+        let mut redeemed = event(kind::NEW_ORDER, Some("c-me"));
+        redeemed.data = json!({ "order": { "id": "order-1", "customerId": "c-me", "code": "K7Q2M9XW3A" },
+                                "slot": 5_893_412, "tokensLeft": 4 });
+        let projected = project(&redeemed, &Audience::Board).unwrap();
+        assert_eq!(projected.data, json!({ "slot": 5_893_412, "tokensLeft": 4 }));
+        assert_eq!((&projected.order_id, &projected.customer_id), (&None, &None));
+        let text = serde_json::to_string(&projected).unwrap();
+        for private in ["order-1", "c-me", "K7Q2M9XW3A"] {
+            assert!(!text.contains(private), "{text}");
+        }
+        // An event without a slot (written by an older build) tells the board nothing it can use.
+        assert!(project(&event(kind::NEW_ORDER, None), &Audience::Board).is_none());
+    }
+
+    #[test]
+    fn the_board_gets_only_the_public_part_of_a_config_change() {
+        let mut changed = event(kind::CONFIG_CHANGED, None);
+        changed.order_id = None;
+        changed.data = json!({ "shopId": "main", "name": "Main bar", "open": true, "drinksPerCode": 10,
+                               "codeRotationSeconds": 300, "codeGraceSeconds": 30, "maxOpenOrders": 20,
+                               "maxOpenOrdersPerCustomer": 1, "customerTimeoutSeconds": 300,
+                               "menu": [{ "id": "latte" }] });
+        let projected = project(&changed, &Audience::Board).unwrap();
+        assert_eq!(
+            projected.data,
+            json!({ "name": "Main bar", "open": true, "drinksPerCode": 10, "codeRotationSeconds": 300 })
+        );
+        // A partial config still projects what it has.
+        changed.data = json!({ "open": false, "maxOpenOrders": 3 });
+        assert_eq!(project(&changed, &Audience::Board).unwrap().data, json!({ "open": false }));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! live as server-sent events for three audiences (DESIGN §4):
 //! - `/api/shops/:shop/events/staff` — every event (barista or admin token);
 //! - `/api/shops/:shop/events/me` — the customer's own orders and config changes (customer token);
-//! - `/api/shops/:shop/events/board` — public: numbers, drinks, names, states.
+//! - `/api/shops/:shop/events/board` — public: numbers, drinks, names, states,
+//!   the drinks left on a code's slot and the public part of config changes
+//!   (what a display needs; see `streams::project`).
 
 mod sse;
 
