@@ -16,12 +16,11 @@ impl Redis {
         Self::start_with(&[], None)
     }
 
-    /// Starts Redis serving only TLS, with the certificate and key in `dir`
-    /// (`cert.pem`, `key.pem`); clients need no certificate of their own.
+    /// Starts Redis serving only TLS, with the certificate, key and CA in
+    /// `dir` (`cert.pem`, `key.pem`, `ca.pem`); clients need no certificate.
     pub fn start_tls(dir: &Path) -> Redis {
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-        let args = ["--port", "0", "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert];
+        let [cert, key, ca] = ["cert.pem", "key.pem", "ca.pem"].map(|f| dir.join(f).to_str().unwrap().to_string());
+        let args = ["--port", "0", "--tls-cert-file", &cert, "--tls-key-file", &key, "--tls-ca-cert-file", &ca];
         Self::start_with(&[&args[..], &["--tls-auth-clients", "no"]].concat(), Some("--tls-port"))
     }
 
