@@ -15,10 +15,11 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain and system packages"
 rustup target add wasm32-wasip2
 # Debian's Chromium (browser tests; test tools cannot download browsers here)
-# and Redis (the scale-out test), when missing.
+# Redis (the scale-out and Redis tests) and openssl (their TLS test), when missing.
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -86,6 +86,10 @@ impl Host {
         let child = Command::new(&binary)
             .envs(crate::api::SECRETS)
             .args(["up", "--listen", "127.0.0.1:0", "--max-instances", &max_instances.to_string()])
+            // Every simulated client comes from 127.0.0.1: one client to the
+            // host's per-client caps, which must not be what is measured.
+            .args(["--max-requests-per-client", &max_instances.to_string()])
+            .args(["--max-streams-per-client", &max_instances.to_string()])
             .arg("--from")
             .arg(manifest)
             .arg("--kv-file")

@@ -2,20 +2,41 @@
 //! Every operation the guests use is atomic across processes: `INCRBY` for
 //! counters, a Lua script for compare-and-swap, `SET NX` for exclusive creates.
 //! Keys are `{store}:{key}`, so several labels can share one database.
+//!
+//! Redis calls block, so a guest's call runs on tokio's blocking threads
+//! (at most [`CONCURRENT_CALLS`] at once), never on the worker running the
+//! guest. Connecting and each reply have a time limit; when Redis fails (no
+//! answer in time, connection refused or cut), a circuit breaker makes every
+//! call fail at once with "store unavailable" (guests answer 503) for
+//! [`COOL_DOWN`], then lets one call try again, and closes once one succeeds.
+//! `rediss://` URLs connect over TLS (rustls; the system's root certificates,
+//! or those of `SSL_CERT_FILE`).
 
 use anyhow::{Context, Result};
 use redis::{Client, Commands, Connection, Script};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::kv::{KvBackend, KvError, KvResult};
+use crate::kv::{KvBackend, KvError, KvOp, KvResult, Pending};
 
-/// Idle connections kept for reuse.
-const POOL_SIZE: usize = 16;
+/// Redis calls running at once (and idle connections kept for reuse).
+const CONCURRENT_CALLS: usize = 64;
 
-pub struct RedisKv {
+/// How long calls fail at once after Redis failed, before one tries again.
+const COOL_DOWN: Duration = Duration::from_secs(1);
+
+/// A handle on one Redis database; clones share its connections.
+#[derive(Clone)]
+pub struct RedisKv(Arc<Inner>);
+
+struct Inner {
     client: Client,
     idle: Mutex<Vec<Connection>>,
     swap: Script,
+    /// Limit on connecting, and on each reply (`None` = wait for ever).
+    timeout: Option<Duration>,
+    breaker: Breaker,
+    calls: Arc<tokio::sync::Semaphore>,
 }
 
 impl From<redis::RedisError> for KvError {
@@ -28,39 +49,207 @@ fn full(store: &str, key: &str) -> String {
     format!("{store}:{key}")
 }
 
+fn unavailable() -> KvError {
+    KvError::Other("redis: the store is unavailable (it failed just now; it is tried again shortly)".into())
+}
+
+/// Whether an error says Redis itself is unreachable or stuck (rather than
+/// refusing one command, e.g. `INCRBY` on a string).
+fn is_outage(e: &redis::RedisError) -> bool {
+    e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// After a failure, calls fail fast until the cool-down is over; then one
+/// call at a time tries Redis until one succeeds.
+struct Breaker {
+    state: Mutex<State>,
+    /// A trying call that has not come back by then is given up on.
+    probe_limit: Duration,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum State {
+    Closed,
+    Open { until: Instant },
+    Probing { since: Instant },
+}
+
+impl Breaker {
+    fn new(timeout: Option<Duration>) -> Self {
+        let probe_limit = COOL_DOWN + timeout.map_or(Duration::from_secs(60), |t| t * 4);
+        Self { state: Mutex::new(State::Closed), probe_limit }
+    }
+
+    /// Whether calls fail fast now (nothing changes).
+    fn is_open(&self) -> bool {
+        match *lock(&self.state) {
+            State::Closed => false,
+            State::Open { until } => Instant::now() < until,
+            State::Probing { since } => since.elapsed() < self.probe_limit,
+        }
+    }
+
+    /// Whether this call may go to Redis (and, after a cool-down, be the one that tries).
+    fn allow(&self) -> bool {
+        let mut state = lock(&self.state);
+        match *state {
+            State::Closed => true,
+            State::Open { until } if Instant::now() < until => false,
+            State::Probing { since } if since.elapsed() < self.probe_limit => false,
+            State::Open { .. } | State::Probing { .. } => {
+                *state = State::Probing { since: Instant::now() };
+                true
+            }
+        }
+    }
+
+    fn succeeded(&self) {
+        let mut state = lock(&self.state);
+        if *state != State::Closed {
+            *state = State::Closed;
+            eprintln!("[host] Redis answers again");
+        }
+    }
+
+    fn failed(&self, e: &redis::RedisError) {
+        let mut state = lock(&self.state);
+        if *state == State::Closed {
+            eprintln!("[host] Redis failed ({e}): the store is unavailable; tried again every {COOL_DOWN:?}");
+        }
+        *state = State::Open { until: Instant::now() + COOL_DOWN };
+    }
+}
+
 impl RedisKv {
-    pub fn open(url: &str) -> Result<Self> {
+    /// Connects once (so a wrong URL stops the start), with `timeout` on
+    /// connecting and on each reply.
+    pub fn open(url: &str, timeout: Option<Duration>) -> Result<Self> {
+        // rustls with ring, whatever else is linked in.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::open(url).with_context(|| format!("invalid Redis url `{url}`"))?;
-        let connection = client.get_connection().with_context(|| format!("cannot connect to Redis at {url}"))?;
-        Ok(Self {
+        let inner = Inner {
             client,
-            idle: Mutex::new(vec![connection]),
+            idle: Mutex::new(Vec::new()),
             // Replaces the value only if it is still the one the caller saw.
             swap: Script::new(
                 "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 else return 0 end",
             ),
-        })
+            timeout,
+            breaker: Breaker::new(timeout),
+            calls: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CALLS)),
+        };
+        let connection = inner.connect().with_context(|| format!("cannot connect to Redis at {url}"))?;
+        lock(&inner.idle).push(connection);
+        Ok(Self(Arc::new(inner)))
+    }
+}
+
+impl Inner {
+    fn connect(&self) -> redis::RedisResult<Connection> {
+        let connection = match self.timeout {
+            Some(timeout) => self.client.get_connection_with_timeout(timeout)?,
+            None => self.client.get_connection()?,
+        };
+        connection.set_read_timeout(self.timeout)?;
+        connection.set_write_timeout(self.timeout)?;
+        Ok(connection)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> KvResult<T> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut connection = match pooled {
-            Some(c) => c,
-            None => self.client.get_connection()?,
+        if !self.breaker.allow() {
+            return Err(unavailable());
+        }
+        let pooled = lock(&self.idle).pop();
+        let mut connection = match pooled.map_or_else(|| self.connect(), Ok) {
+            Ok(connection) => connection,
+            Err(e) => {
+                self.outage(&e);
+                return Err(e.into());
+            }
         };
-        let result = f(&mut connection);
-        // A connection that failed may be broken: only healthy ones go back.
-        if result.is_ok() {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < POOL_SIZE {
-                idle.push(connection);
+        match f(&mut connection) {
+            Ok(out) => {
+                self.breaker.succeeded();
+                let mut idle = lock(&self.idle);
+                if idle.len() < CONCURRENT_CALLS {
+                    idle.push(connection);
+                }
+                Ok(out)
+            }
+            // A connection that failed may be broken (a late reply would
+            // answer the next command): it is never reused.
+            Err(e) if is_outage(&e) => {
+                self.outage(&e);
+                Err(e.into())
+            }
+            Err(e) => {
+                self.breaker.succeeded();
+                Err(e.into())
             }
         }
-        Ok(result?)
+    }
+
+    /// Redis failed: calls fail fast for a while, and no idle connection
+    /// (likely as dead as the one that failed) is used again.
+    fn outage(&self, e: &redis::RedisError) {
+        self.breaker.failed(e);
+        lock(&self.idle).clear();
     }
 }
 
 impl KvBackend for RedisKv {
+    fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        self.0.get(store, key)
+    }
+    fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        self.0.set(store, key, value)
+    }
+    fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+        self.0.delete(store, key)
+    }
+    fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+        self.0.exists(store, key)
+    }
+    fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+        self.0.keys(store)
+    }
+    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        self.0.get_many(store, keys)
+    }
+    fn set_many(&self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        self.0.set_many(store, entries)
+    }
+    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+        self.0.delete_many(store, keys)
+    }
+    fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        self.0.increment(store, key, delta)
+    }
+    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
+        self.0.compare_and_swap(store, key, expected, new)
+    }
+
+    /// Runs on a blocking thread, so a slow Redis never holds the worker
+    /// that runs guests; fails at once while the breaker is open.
+    fn submit(&self, store: &str, op: KvOp) -> Pending {
+        if self.0.breaker.is_open() {
+            return Pending::ready(Err(unavailable()));
+        }
+        let (inner, store) = (self.0.clone(), store.to_string());
+        Pending::Later(Box::pin(async move {
+            let _turn = inner.calls.clone().acquire_owned().await;
+            tokio::task::spawn_blocking(move || op.run_on(inner.as_ref(), &store))
+                .await
+                .unwrap_or_else(|e| Err(KvError::Other(format!("redis: the call failed ({e})"))))
+        }))
+    }
+}
+
+impl KvBackend for Inner {
     fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
         self.with(|c| c.get(full(store, key)))
     }
@@ -179,10 +368,45 @@ mod tests {
         }
     }
 
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn signal(server: &Server, name: &str) {
+        let sent = Command::new("kill").arg(format!("-{name}")).arg(server.0.id().to_string()).status().unwrap();
+        assert!(sent.success());
+    }
+
+    #[test]
+    fn a_frozen_redis_fails_fast_after_one_timeout_and_is_used_again_once_it_answers() {
+        let server = Server::start();
+        let kv = RedisKv::open(&format!("redis://127.0.0.1:{}", server.1), Some(TIMEOUT)).unwrap();
+        kv.set("default", "k", b"a").unwrap();
+        signal(&server, "STOP");
+        let started = Instant::now();
+        assert!(kv.get("default", "k").is_err());
+        let first = started.elapsed();
+        assert!(first >= TIMEOUT && first < TIMEOUT * 3, "the first call waits for its timeout: {first:?}");
+        let started = Instant::now();
+        assert_eq!(kv.get("default", "k").unwrap_err(), unavailable());
+        assert!(started.elapsed() < Duration::from_millis(50), "later calls fail at once");
+        signal(&server, "CONT");
+        std::thread::sleep(COOL_DOWN + Duration::from_millis(100));
+        assert_eq!(kv.get("default", "k").unwrap().as_deref(), Some(&b"a"[..]), "back after the cool-down");
+    }
+
+    #[test]
+    fn a_command_redis_refuses_does_not_open_the_breaker() {
+        let server = Server::start();
+        let kv = RedisKv::open(&format!("redis://127.0.0.1:{}", server.1), Some(TIMEOUT)).unwrap();
+        kv.set("default", "text", b"not a number").unwrap();
+        assert!(kv.increment("default", "text", 1).is_err());
+        assert!(!kv.0.breaker.is_open());
+        assert_eq!(kv.increment("default", "n", 1).unwrap(), 1);
+    }
+
     #[test]
     fn redis_store_keeps_spins_semantics() {
         let server = Server::start();
-        let kv = RedisKv::open(&format!("redis://127.0.0.1:{}", server.1)).unwrap();
+        let kv = RedisKv::open(&format!("redis://127.0.0.1:{}", server.1), Some(TIMEOUT)).unwrap();
         kv.set("default", "k", b"a").unwrap();
         assert_eq!(kv.get("default", "k").unwrap().unwrap(), b"a");
         assert!(kv.get("other", "k").unwrap().is_none(), "stores are separate");
@@ -202,7 +426,7 @@ mod tests {
     #[test]
     fn concurrent_compare_and_swap_creates_have_one_winner() {
         let server = Server::start();
-        let kv = std::sync::Arc::new(RedisKv::open(&format!("redis://127.0.0.1:{}", server.1)).unwrap());
+        let kv = std::sync::Arc::new(RedisKv::open(&format!("redis://127.0.0.1:{}", server.1), Some(TIMEOUT)).unwrap());
         let threads: Vec<_> = (0..20)
             .map(|i| {
                 let kv = kv.clone();

@@ -1,11 +1,13 @@
 //! `spinpresso-host`: runs a Spin application (`spin.toml`) locally on
 //! wasmtime, with key-value data in an SQLite file Spin itself can read.
 
+mod admission;
 mod banner;
 mod builder;
 mod durable;
 mod engine;
 mod guest_output;
+mod intake;
 mod kv;
 mod kv_redis;
 mod kv_session;
@@ -78,6 +80,34 @@ struct UpArgs {
     /// beyond it requests get 503 + Retry-After.
     #[arg(long, default_value_t = engine::InstanceLimits::default().instances)]
     max_instances: u32,
+    /// Largest request body, in bytes; a larger one gets 413.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: u64,
+    /// Seconds a connection gets to send complete request headers, also
+    /// when idle between requests; then it is closed (0 = no limit).
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    header_timeout: Duration,
+    /// Seconds a request body gets to arrive; then 408 (0 = no limit).
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    body_timeout: Duration,
+    /// Seconds a component gets to answer a request; then 504 (0 = no limit).
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    request_timeout: Duration,
+    /// Requests one client (IPv4 address or IPv6 /64) may have in flight.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    max_requests_per_client: u32,
+    /// Seconds a request beyond --max-requests-per-client waits for a turn; then 503.
+    #[arg(long, default_value = "5", value_parser = seconds)]
+    queue_timeout: Duration,
+    /// Event streams one client (IPv4 address or IPv6 /64) may have open; beyond, 503.
+    #[arg(long, default_value_t = 500)]
+    max_streams_per_client: u32,
+    /// Instance slots event streams can never take, kept for requests.
+    #[arg(long, default_value_t = 100)]
+    reserved_for_requests: u32,
+    /// Seconds to connect to Redis, and for each Redis reply; then the store is unavailable.
+    #[arg(long, default_value = "2", value_parser = seconds)]
+    redis_timeout: Duration,
     /// Where secrets the host makes up for unset secret variables are kept
     /// (default: `.spin/secrets.toml` beside the manifest).
     #[arg(long)]
@@ -88,6 +118,19 @@ struct UpArgs {
 }
 
 const SWEEP_ROUTE: &str = "/internal/sweep";
+
+/// A duration flag in seconds (decimals allowed).
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("`{text}` is not a number of seconds"))
+}
+
+/// A time limit; 0 means none.
+fn limit(duration: Duration) -> Option<Duration> {
+    (!duration.is_zero()).then_some(duration)
+}
 
 fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -135,7 +178,7 @@ async fn up(args: UpArgs) -> Result<()> {
             }
             runtime_config::StoreConfig::Redis { url } => {
                 out!("[host] key-value store `{label}`: Redis");
-                Arc::new(kv_redis::RedisKv::open(url)?)
+                Arc::new(kv_redis::RedisKv::open(url, limit(args.redis_timeout))?)
             }
         };
         stores.insert(label.clone(), backend);
@@ -158,10 +201,22 @@ async fn up(args: UpArgs) -> Result<()> {
         );
     }
     out!("[host] application `{}`", manifest.name);
+    let network = admission::Limits {
+        max_body_bytes: args.max_body_bytes,
+        header_timeout: limit(args.header_timeout),
+        body_timeout: limit(args.body_timeout),
+        max_requests_per_client: args.max_requests_per_client,
+        queue_timeout: args.queue_timeout,
+        max_streams_per_client: args.max_streams_per_client,
+        max_streams: admission::Limits::streams_within(args.max_instances, args.reserved_for_requests)?,
+    };
     let limits = engine::InstanceLimits { instances: args.max_instances, ..Default::default() };
     let engine = engine::new_engine(Some(&cache_dir(&app_dir)?), limits)?;
     let banner_manifest = manifest.clone();
-    let app = Arc::new(server::App::load(manifest, &engine, kv, variables, args.log_requests)?);
+    let app = Arc::new(
+        server::App::load(manifest, &engine, kv, variables, args.log_requests)?
+            .with_request_timeout(limit(args.request_timeout)),
+    );
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -174,7 +229,7 @@ async fn up(args: UpArgs) -> Result<()> {
     if args.sweep_every > 0 && app.has_route(SWEEP_ROUTE) {
         server::spawn_sweeper(app.clone(), SWEEP_ROUTE, Duration::from_secs(args.sweep_every));
     }
-    server::serve(app, listener, stop_signal()).await?;
+    server::serve(app, listener, network, stop_signal()).await?;
     out!("[host] stopped");
     Ok(())
 }

@@ -8,7 +8,7 @@ use hyper::body::Body;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +19,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
+use crate::admission::{Admission, Limits};
 use crate::engine::LoadedComponent;
 use crate::kv::{KvBackend, KvStats, Session};
 use crate::log::out;
@@ -36,7 +37,45 @@ pub struct App {
     kv: Arc<dyn KvBackend>,
     variables: Arc<Variables>,
     log_requests: bool,
+    /// How long a component gets to answer (its response head).
+    request_timeout: Option<Duration>,
 }
+
+/// The task running a request's guest, on its response: the guest goes on
+/// streaming the body after the head, unless the host stops it.
+#[derive(Clone)]
+pub struct GuestTask(tokio::task::AbortHandle);
+
+impl GuestTask {
+    /// Stops the guest at its next yield; its instance slot is freed.
+    pub fn stop(&self) {
+        self.0.abort();
+    }
+}
+
+/// Stops a guest whose request is dropped before it answered (the client
+/// left, or the request timed out).
+struct StopUnlessAnswered(Option<tokio::task::AbortHandle>);
+
+impl Drop for StopUnlessAnswered {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The component did not answer within the request timeout.
+#[derive(Debug)]
+struct TimedOut(Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no answer within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
 
 /// Marks a request the host makes itself (the sweeper's): never logged, as
 /// a line every few seconds would drown the rest.
@@ -71,7 +110,14 @@ impl App {
             kv,
             variables: Arc::new(variables),
             log_requests,
+            request_timeout: None,
         })
+    }
+
+    /// Answers 504 when a component has not answered within `timeout`.
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     pub fn has_route(&self, path: &str) -> bool {
@@ -138,6 +184,18 @@ impl App {
                 eprintln!("[host] every instance slot is busy: answering 503 to {path} (see --max-instances)");
                 Err(busy())
             }
+            Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
+                eprintln!(
+                    "[host] component `{}` did not answer {path} in time: answering 504 (see --request-timeout)",
+                    component.id
+                );
+                Err(json_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "timeout",
+                    "The server took too long to answer; try again.",
+                    None,
+                ))
+            }
             Err(e) => {
                 eprintln!("[host] component `{}` failed on {path}: {e:?}", component.id);
                 Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
@@ -166,8 +224,20 @@ impl App {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
         });
-        match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+        let mut unanswered = StopUnlessAnswered(Some(task.abort_handle()));
+        let answer = match self.request_timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, receiver).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(TimedOut(timeout).into()),
+            },
+            None => receiver.await,
+        };
+        match answer {
+            Ok(Ok(mut response)) => {
+                let task = unanswered.0.take().expect("taken only here");
+                response.extensions_mut().insert(GuestTask(task));
+                Ok(response)
+            }
             Ok(Err(code)) => anyhow::bail!("guest answered with an error: {code:?}"),
             Err(_) => match task.await {
                 Ok(Ok(())) => anyhow::bail!("guest returned without setting a response"),
@@ -244,20 +314,44 @@ pub fn plain(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBo
         .expect("a static response is always valid")
 }
 
+/// The API's error shape, `{"error":{"code","message"}}`, for answers the
+/// host gives itself; with `retry_after`, a `Retry-After` in seconds.
+pub fn json_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    retry_after: Option<u32>,
+) -> Response<HyperOutgoingBody> {
+    let text = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    let body = Full::new(Bytes::from(text)).map_err(|never| match never {}).boxed_unsync();
+    let mut response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store");
+    if let Some(seconds) = retry_after {
+        response = response.header("retry-after", seconds.to_string());
+    }
+    response.body(body).expect("a JSON error is always a valid response")
+}
+
 /// Every instance slot is taken: the client should come back shortly.
 fn busy() -> Response<HyperOutgoingBody> {
-    let body = r#"{"error":{"code":"busy","message":"The server is at its limit of concurrent requests; try again in a second."}}"#;
-    let body = Full::new(Bytes::from_static(body.as_bytes())).map_err(|never| match never {}).boxed_unsync();
-    Response::builder()
-        .status(StatusCode::SERVICE_UNAVAILABLE)
-        .header("content-type", "application/json")
-        .header("retry-after", "1")
-        .body(body)
-        .expect("a static response is always valid")
+    let message = "The server is at its limit of concurrent requests; try again in a second.";
+    json_error(StatusCode::SERVICE_UNAVAILABLE, "busy", message, Some(1))
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// Every request from the network goes through `limits` ([`crate::intake`]).
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let admission = Admission::new(limits);
+    let mut http = http1::Builder::new();
+    // Also bounds how long an idle keep-alive connection waits for its next request.
+    http.keep_alive(true).timer(TokioTimer::new()).header_read_timeout(admission.limits().header_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -274,16 +368,17 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let (app, admission) = (app.clone(), admission.clone());
         let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(app.handle(req, client).await) }
+            let (app, admission) = (app.clone(), admission.clone());
+            async move { Ok::<_, std::convert::Infallible>(crate::intake::serve(&app, &admission, req, client).await) }
         });
-        let connection = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+        let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                if !e.is_incomplete_message() {
+                // A client that left mid-request, or sent no headers in time (closed on purpose).
+                if !e.is_incomplete_message() && !e.is_timeout() {
                     eprintln!("[host] connection from {client}: {e}");
                 }
             }

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 pub use serde_json::{json, Value};
 
+pub mod raw;
+pub mod redis;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repo").to_path_buf()
@@ -159,6 +162,11 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("the host did not start serving within 60 s:\n{}", self.log());
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the host is running").id()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,72 +1,16 @@
 //! Scale-out: three host processes share one Redis store. The concurrency
 //! rules hold across processes and every host's event stream sees every event.
 
+use spinpresso_e2e::redis::{runtime_config, Redis};
 use spinpresso_e2e::*;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A throw-away Redis server on 127.0.0.1 (Debian's `redis-server`).
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    /// Starts Redis on a free port. Another process may take the port between
-    /// its choice and Redis binding it (Redis then exits): that try is dropped
-    /// and another port chosen. Ready once Redis itself answers.
-    fn start() -> Redis {
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed (scripts/test.sh installs it)");
-            // Dropping it kills and reaps the process, also if it never answers.
-            let mut redis = Redis { child, port };
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while std::time::Instant::now() < deadline {
-                if redis.child.try_wait().ok().flatten().is_some() {
-                    break; // it could not bind the port
-                }
-                if answers_ping(port) && redis.child.try_wait().ok().flatten().is_none() {
-                    return redis;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        panic!("redis-server did not start");
-    }
-}
-
-/// Whether a Redis server answers PING on the port.
-fn answers_ping(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn three_hosts_on_one_redis_keep_every_rule_and_see_every_event() {
     let redis = Redis::start();
     let scratch = Scratch::new("scale-out");
-    let runtime_config = scratch.path().join("runtime-config.toml");
-    std::fs::write(
-        &runtime_config,
-        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{}\"\n", redis.port),
-    )
-    .unwrap();
+    let runtime_config = runtime_config(scratch.path(), &redis.url());
     let hosts: Vec<Host> = (0..3)
         .map(|i| {
             let mut options = HostOptions::new("spin.toml", &scratch).args(&[

@@ -287,7 +287,14 @@ fn two_hundred_clients_receive_every_event_and_the_p99_latency_is_printed() {
 #[test]
 fn beyond_its_instance_limit_the_host_answers_busy_instead_of_failing() {
     let scratch = Scratch::new("sse-busy");
-    let options = HostOptions::new("spin.toml", &scratch).args(&["--sweep-every", "0", "--max-instances", "2"]);
+    let options = HostOptions::new("spin.toml", &scratch).args(&[
+        "--sweep-every",
+        "0",
+        "--max-instances",
+        "2",
+        "--reserved-for-requests",
+        "0",
+    ]);
     let host = Host::start(&options);
     // Each open stream holds an instance for as long as it lasts.
     let url = host.url("/api/shops/main/events/board");

@@ -1,7 +1,7 @@
 //! Test-only component (mounted by `tests/fixtures/kvtest.toml`, never by
 //! `spin.toml`): small probes of what the host gives a guest, so the
 //! end-to-end tests can check key-value atomicity, store scoping, variables,
-//! guest output and traps through real Wasm.
+//! guest output, traps and slow answers through real Wasm.
 
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
@@ -64,6 +64,14 @@ fn handle(req: Request) -> Response {
             reply(200, serde_json::json!({}))
         }
         "trap" => panic!("asked to trap"),
+        // A slow component: answers after `?ms=` milliseconds.
+        "busy" => {
+            let ms = req.query().split('&').find_map(|p| p.strip_prefix("ms=")).and_then(|v| v.parse().ok());
+            std::thread::sleep(std::time::Duration::from_millis(ms.unwrap_or(1000)));
+            reply(200, serde_json::json!({ "slept": ms.unwrap_or(1000) }))
+        }
+        // Echoes how many body bytes arrived.
+        "size" => reply(200, serde_json::json!({ "bytes": req.body().len() })),
         "headers" => {
             let headers: serde_json::Map<String, serde_json::Value> = req
                 .headers()
