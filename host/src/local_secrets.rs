@@ -46,7 +46,13 @@ impl LocalSecrets {
                 Some(value) if !value.is_empty() => value.clone(),
                 _ => {
                     created.push(name.clone());
-                    made_up(name)?
+                    // The app turns off roles that share a PIN: never make up a duplicate.
+                    loop {
+                        let value = made_up(name)?;
+                        if !stored.values().any(|other| *other == value) {
+                            break value;
+                        }
+                    }
                 }
             };
             stored.insert(name.clone(), value.clone());

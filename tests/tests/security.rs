@@ -35,28 +35,97 @@ fn open_main(host: &Host) -> Caller {
     admin
 }
 
-#[test]
-fn nothing_published_in_the_repository_opens_a_deployment() {
-    let scratch = Scratch::new("published");
-    let host = start(&scratch);
-    // The signing key and PINs this repository once shipped as defaults.
-    let forged = with_token(&host, &forged_admin("dev-signing-key-change-me"));
+/// The signing key, staff PINs and sweeper token this repository once
+/// shipped as `spin.toml` defaults: public knowledge since.
+const ONCE_PUBLISHED_KEY: &str = "dev-signing-key-change-me";
+const ONCE_PUBLISHED_PINS: [&str; 3] = ["9999", "1234", "0000"];
+const ONCE_PUBLISHED_TOKEN: &str = "dev-sweeper-token";
+
+/// Every attack with once-published values fails on `host`.
+fn published_values_open_nothing(host: &Host) {
+    let forged = with_token(host, &forged_admin(ONCE_PUBLISHED_KEY));
     let change = forged.put("/api/shops/main/config", json!({ "name": "pwned" }));
-    assert_eq!((change.status, error_code(&change).as_str()), (401, "unauthenticated"));
-    for pin in ["9999", "1234", "0000", ""] {
-        let reply = login(&host, json!({ "pin": pin }));
-        assert_eq!(reply.status, 401, "PIN {pin:?}: {}", reply.text());
+    assert!(matches!(change.status, 401 | 503), "a token signed with the published key: {}", change.text());
+    // Each try from an address of its own, so no answer is only the per-client limit's 429.
+    let mut from = (100..).map(|n| std::net::Ipv4Addr::new(127, 0, 0, n));
+    for pin in ONCE_PUBLISHED_PINS.into_iter().chain([""]) {
+        for role in ["admin", "barista", "display"] {
+            let body = json!({ "pin": pin, "role": role }).to_string();
+            let reply = raw::send_from(
+                from.next().unwrap(),
+                host.addr,
+                &format!(
+                    "POST /api/staff/login HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
+                     content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                ),
+            );
+            assert!(matches!(reply.status, 401 | 503), "PIN {pin:?} as {role}: {}", reply.text());
+        }
     }
-    let scrape = request(&host.url("/metrics"), "GET", &[("authorization", "Bearer dev-sweeper-token")], None);
-    assert_eq!(scrape.status, 401);
+    let bearer = format!("Bearer {ONCE_PUBLISHED_TOKEN}");
+    let scrape = request(&host.url("/metrics"), "GET", &[("authorization", &bearer)], None);
+    assert!(matches!(scrape.status, 401 | 503), "/metrics with the published sweeper token: {}", scrape.text());
     let sweep = request(
         &host.url("/internal/sweep"),
         "POST",
-        &[("content-type", "application/json"), ("authorization", "Bearer dev-sweeper-token")],
+        &[("content-type", "application/json"), ("authorization", &bearer)],
         Some("{}"),
     );
-    assert_eq!(sweep.status, 401);
-    assert_eq!(Caller::staff(&host, ADMIN_PIN).get("/api/shops/main/config").json()["name"], "Spinpresso");
+    assert!(matches!(sweep.status, 401 | 503), "a sweep with the published token: {}", sweep.text());
+}
+
+#[test]
+fn spin_toml_publishes_no_secret() {
+    let manifest: toml::Table = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap().parse().unwrap();
+    let variables = manifest["variables"].as_table().unwrap();
+    for (name, variable) in variables {
+        let secret = variable.get("secret").and_then(|s| s.as_bool()) == Some(true);
+        if secret || name.ends_with("_pin") || name.ends_with("_token") || name.ends_with("_key") {
+            assert!(secret, "`{name}` must be marked secret");
+            let default = variable.get("default").and_then(|d| d.as_str());
+            assert!(matches!(default, None | Some("")), "`{name}` publishes a default: {default:?}");
+        }
+    }
+}
+
+#[test]
+fn nothing_published_opens_a_deployment_with_its_secrets_unset() {
+    // As `spin up` runs it with nothing configured: every secret is what
+    // spin.toml publishes (empty), so everything they guard is off.
+    let scratch = Scratch::new("published-spin");
+    let mut options = HostOptions::new("spin.toml", &scratch);
+    for (name, _) in TEST_SECRETS {
+        options = options.env(name, "");
+    }
+    let host = Host::start(&options);
+    published_values_open_nothing(&host);
+    let sweep = request(
+        &host.url("/internal/sweep"),
+        "POST",
+        &[("content-type", "application/json"), ("authorization", &format!("Bearer {ONCE_PUBLISHED_TOKEN}"))],
+        Some("{}"),
+    );
+    assert_eq!((sweep.status, error_code(&sweep).as_str()), (503, "not_configured"));
+    assert_eq!(Caller::anonymous(&host).get("/api/shops/main/board").status, 200, "the public board still answers");
+}
+
+#[test]
+fn nothing_published_opens_a_local_host_started_with_no_configuration() {
+    // README command 1 on a fresh machine: the host makes up every secret.
+    let scratch = Scratch::new("published-local");
+    let mut options = HostOptions::new("spin.toml", &scratch);
+    for (name, _) in TEST_SECRETS {
+        options = options.without_env(name);
+    }
+    let host = Host::start(&options);
+    published_values_open_nothing(&host);
+    // What it made up works, and is nothing published.
+    let made_up: toml::Table = std::fs::read_to_string(&options.secrets_file).unwrap().parse().unwrap();
+    let admin_pin = made_up["admin_pin"].as_str().unwrap();
+    assert!(admin_pin.len() >= 6 && !ONCE_PUBLISHED_PINS.contains(&admin_pin), "{admin_pin}");
+    let admin = Caller::staff(&host, admin_pin);
+    assert_eq!(admin.put("/api/shops/main/config", json!({ "name": "Main bar" })).status, 200);
 }
 
 #[test]
@@ -119,6 +188,38 @@ fn parallel_wrong_pins_from_one_address_get_at_most_five_tries() {
         "{statuses:?}"
     );
     assert_eq!(tried + statuses.iter().filter(|(s, _)| *s == 429).count(), 40);
+}
+
+/// A sign-in with `pin` through a proxy that sent `x-forwarded-for: forwarded`.
+fn login_forwarded(host: &Host, forwarded: &str, pin: &str) -> Reply {
+    let headers = [("content-type", "application/json"), ("x-forwarded-for", forwarded)];
+    request(&host.url("/api/staff/login"), "POST", &headers, Some(&json!({ "pin": pin }).to_string()))
+}
+
+#[test]
+fn behind_a_named_proxy_header_wrong_pins_count_per_client_the_proxy_saw() {
+    let scratch = Scratch::new("pin-proxy");
+    let host =
+        Host::start(&HostOptions::new("spin.toml", &scratch).env("SPIN_VARIABLE_CLIENT_IP_HEADER", "X-Forwarded-For"));
+    for n in 0..5 {
+        // What the client put first is its own claim; the proxy added the last address.
+        let reply = login_forwarded(&host, &format!("198.51.100.{n}, 203.0.113.5"), "10101010");
+        assert_eq!(reply.status, 401, "{}", reply.text());
+    }
+    assert_eq!(login_forwarded(&host, "198.51.100.9, 203.0.113.5", "10101010").status, 429);
+    // Staff elsewhere behind the same proxy still sign in.
+    assert_eq!(login_forwarded(&host, "203.0.113.77", ADMIN_PIN).status, 200);
+}
+
+#[test]
+fn without_a_named_proxy_header_a_forwarded_address_changes_nothing() {
+    let scratch = Scratch::new("pin-no-proxy");
+    let host = start(&scratch);
+    for n in 0..5 {
+        assert_eq!(login_forwarded(&host, &format!("203.0.113.{n}"), "10101010").status, 401);
+    }
+    let reply = login_forwarded(&host, "203.0.113.99", "10101010");
+    assert_eq!((reply.status, error_code(&reply).as_str()), (429, "too_many_attempts"));
 }
 
 #[test]
@@ -267,6 +368,13 @@ fn names_reach_the_export_as_text_and_the_board_without_invisible_controls() {
         let id = order.json()["id"].as_str().unwrap().to_string();
         let drink = customer.put(&format!("/api/orders/{id}/drink"), json!({ "drinkId": "espresso" }));
         assert_eq!(drink.status, 200, "{}", drink.text());
+        // The public board shows the name as typed, less its invisible controls.
+        let board = Caller::anonymous(&host).get("/api/shops/main/board").json();
+        let shown: Vec<&str> =
+            board["preparing"].as_array().unwrap().iter().filter_map(|i| i["displayName"].as_str()).collect();
+        assert!(shown.iter().all(|n| !n.contains(['\u{202E}', '\u{200B}'])), "{shown:?}");
+        let expected = name.replace(['\u{202E}', '\u{200B}'], "");
+        assert!(shown.contains(&expected.as_str()), "{expected:?} on the board: {shown:?}");
         assert_eq!(customer.post(&format!("/api/orders/{id}/cancel"), json!({})).status, 200);
         let _ = admin.get("/api/shops/main/orders"); // keep the admin's sign-in in use
     }

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use spin_sdk::http::Method;
 use spinpresso_domain::auth::{self, Claims, Role, StaffPins};
 use spinpresso_domain::kv::KeyValue;
+use spinpresso_domain::sign_in_limits;
 use spinpresso_domain::DomainError;
 
 use crate::http::MAX_BODY_BYTES;
@@ -86,16 +87,15 @@ impl Secrets {
         Self { signing_key: Vec::new() }
     }
 
-    /// The staff PINs; an unset one turns its role's sign-in off, an unusable one too (logged).
+    /// The staff PINs; an unset one turns its role's sign-in off, an
+    /// unusable or shared one too (logged).
     pub fn pins(&self) -> StaffPins {
-        let pin = |name: &str| match auth::checked_pin(&variable(name).unwrap_or_default()) {
-            Ok(pin) => pin,
-            Err(why) => {
-                eprintln!("`{name}` is ignored, so that sign-in is off: {why}");
-                None
-            }
-        };
-        StaffPins { admin: pin("admin_pin"), barista: pin("barista_pin"), display: pin("display_pin") }
+        let value = |name: &str| variable(name).unwrap_or_default();
+        let (pins, problems) = StaffPins::configured(&value("admin_pin"), &value("barista_pin"), &value("display_pin"));
+        for problem in problems {
+            eprintln!("{problem}");
+        }
+        pins
     }
 
     /// The sweeper's bearer token; without one, nothing may sweep.
@@ -128,9 +128,15 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.header(name)
 }
 
-/// The client's address as Spin reports it.
+/// The client's address: the one Spin reports, or, when the operator names
+/// the header its reverse proxy sets (`client_ip_header`, e.g.
+/// `x-forwarded-for`), the address the proxy added to it last. Behind a
+/// proxy every connection comes from the proxy, so without this all clients
+/// would share one sign-in limit.
 pub fn client_addr(req: &Request) -> String {
-    header(req, "spin-client-addr").unwrap_or("unknown").to_string()
+    let forwarded = variable("client_ip_header")
+        .and_then(|name| header(req, &name.to_ascii_lowercase()).and_then(sign_in_limits::last_forwarded));
+    forwarded.unwrap_or_else(|| header(req, "spin-client-addr").unwrap_or("unknown").to_string())
 }
 
 fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {

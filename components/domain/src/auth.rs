@@ -148,6 +148,54 @@ pub struct StaffPins {
 }
 
 impl StaffPins {
+    /// The PINs from their configured values (`admin_pin`, `barista_pin`,
+    /// `display_pin`), each checked with [`checked_pin`]. Two roles given the
+    /// same PIN are both turned off: whoever typed it would otherwise get the
+    /// higher role. Also returns why each turned-off PIN was refused.
+    pub fn configured(admin: &str, barista: &str, display: &str) -> (Self, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut check = |role: Role, raw: &str| {
+            checked_pin(raw).unwrap_or_else(|why| {
+                problems.push(format!("`{}_pin` is ignored, so that sign-in is off: {why}", role.as_str()));
+                None
+            })
+        };
+        let mut pins = Self {
+            admin: check(Role::Admin, admin),
+            barista: check(Role::Barista, barista),
+            display: check(Role::Display, display),
+        };
+        let same = |a: Role, b: Role| pins.of(a).is_some() && pins.of(a) == pins.of(b);
+        let mut shared = Vec::new();
+        for (i, &first) in STAFF_ROLES.iter().enumerate() {
+            for &second in &STAFF_ROLES[i + 1..] {
+                if same(first, second) {
+                    problems.push(format!(
+                        "`{}_pin` and `{}_pin` are the same, so both sign-ins are off: give each role its own PIN",
+                        first.as_str(),
+                        second.as_str()
+                    ));
+                    shared.extend([first, second]);
+                }
+            }
+        }
+        for role in shared {
+            if let Some(pin) = pins.slot(role) {
+                *pin = None;
+            }
+        }
+        (pins, problems)
+    }
+
+    fn slot(&mut self, role: Role) -> Option<&mut Option<String>> {
+        match role {
+            Role::Admin => Some(&mut self.admin),
+            Role::Barista => Some(&mut self.barista),
+            Role::Display => Some(&mut self.display),
+            Role::Customer => None,
+        }
+    }
+
     fn of(&self, role: Role) -> Option<&str> {
         match role {
             Role::Admin => self.admin.as_deref(),
@@ -212,7 +260,7 @@ pub fn staff_login(
             "sign_in_disabled",
             503,
             format!(
-                "no PIN is set for the {} role: the operator sets the `{}_pin` variable ({MIN_PIN_DIGITS}+ digits)",
+                "no PIN is set for the {} role: the operator sets the `{}_pin` variable ({MIN_PIN_DIGITS}+ digits, not another role's PIN)",
                 needed.as_str(),
                 needed.as_str()
             ),
@@ -438,6 +486,24 @@ mod tests {
         for bad in ["9999", "12345", "12345a", "１２３４５６", "123 456"] {
             assert!(checked_pin(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn roles_sharing_a_pin_are_both_turned_off_and_said_why() {
+        let (pins, problems) = StaffPins::configured("12345678", "12345678", "87654321");
+        assert_eq!((pins.admin, pins.barista, pins.display.as_deref()), (None, None, Some("87654321")));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("`admin_pin` and `barista_pin`"), "{problems:?}");
+
+        let (pins, problems) = StaffPins::configured(" 24681357 ", "9999", "");
+        assert_eq!((pins.admin.as_deref(), pins.barista, pins.display), (Some("24681357"), None, None));
+        assert!(problems.len() == 1 && problems[0].starts_with("`barista_pin` is ignored"), "{problems:?}");
+
+        // A barista typing the shared PIN must never become admin: nobody signs in with it.
+        let (pins, _) = StaffPins::configured("11223344", "55667788", "11223344");
+        let all = [Role::Admin, Role::Barista, Role::Display];
+        assert_eq!(role_for_pin(&pins, "11223344", &all), None);
+        assert_eq!(role_for_pin(&pins, "55667788", &all), Some(Role::Barista));
     }
 
     #[test]

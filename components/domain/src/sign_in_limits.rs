@@ -55,6 +55,15 @@ pub fn client_key(addr: &str) -> String {
     }
 }
 
+/// The address a reverse proxy added last to a forwarding header
+/// (`X-Forwarded-For: <what the client claimed>, <what the proxy saw>`, or
+/// `X-Real-IP`): the one entry a client cannot forge. `None` when it is not
+/// an address.
+pub fn last_forwarded(value: &str) -> Option<String> {
+    let last = value.rsplit(',').next()?.trim();
+    (client_key(last) != "unknown").then(|| last.to_string())
+}
+
 /// One window a sign-in attempt is counted in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Window {
@@ -147,6 +156,21 @@ mod tests {
         ];
         for (addr, key) in cases {
             assert_eq!(client_key(addr), key, "{addr}");
+        }
+    }
+
+    #[test]
+    fn behind_a_proxy_the_client_is_the_address_the_proxy_added_last() {
+        assert_eq!(last_forwarded("203.0.113.5").as_deref(), Some("203.0.113.5"));
+        assert_eq!(
+            last_forwarded("1.2.3.4, 203.0.113.5").as_deref(),
+            Some("203.0.113.5"),
+            "the first is the client's claim"
+        );
+        assert_eq!(last_forwarded(" 2001:db8::1 ").as_deref(), Some("2001:db8::1"));
+        assert_eq!(last_forwarded("[2001:db8::1]:4711").as_deref(), Some("[2001:db8::1]:4711"));
+        for bad in ["", "unknown", "203.0.113.5, nonsense", "203.0.113.5,"] {
+            assert_eq!(last_forwarded(bad), None, "{bad:?}");
         }
     }
 
