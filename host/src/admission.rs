@@ -24,6 +24,9 @@ pub struct Limits {
     pub header_timeout: Option<Duration>,
     /// Time a request body gets to arrive in full; then 408.
     pub body_timeout: Option<Duration>,
+    /// Time from a request's arrival until its whole response is sent
+    /// (event streams included); then its connection is closed.
+    pub response_timeout: Option<Duration>,
     /// Requests one client may have in flight (event streams not counted).
     pub max_requests_per_client: u32,
     /// How long a request beyond that waits for a free turn before a 503.
@@ -240,6 +243,7 @@ mod tests {
             max_body_bytes: 1024,
             header_timeout: None,
             body_timeout: None,
+            response_timeout: None,
             max_requests_per_client: 2,
             queue_timeout: Duration::from_millis(100),
             max_streams_per_client: 2,

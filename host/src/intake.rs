@@ -1,8 +1,9 @@
 //! What a request from the network goes through around [`App::handle`]:
 //! its client's turn ([`Admission`]), a body read in full by the host within
-//! its size and time limits, and, if the component answers with an event
-//! stream, a stream slot instead of the turn. Every refusal is the API's JSON
-//! error with its status; the host's own requests (the sweeper) skip this.
+//! its size and time limits, if the component answers with an event stream,
+//! a stream slot instead of the turn, and a deadline for the whole response.
+//! Every refusal is the API's JSON error with its status; the host's own
+//! requests (the sweeper) skip this.
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
@@ -14,19 +15,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::admission::{Admission, Refusal};
 use crate::server::{json_error, App, GuestTask};
 
-/// Serves one request from `client`, within the limits of `admission`.
+/// Serves one request from `client`, within the limits of `admission`;
+/// `closer` closes the request's connection (see [`watchdog`]).
 pub async fn serve(
     app: &App,
     admission: &Arc<Admission>,
     req: Request<Incoming>,
     client: SocketAddr,
+    closer: &Arc<Notify>,
 ) -> Response<HyperOutgoingBody> {
     let limits = admission.limits();
+    let deadline = limits.response_timeout.map(|timeout| tokio::time::Instant::now() + timeout);
     if declared_length(&req).is_some_and(|length| length > limits.max_body_bytes) {
         notice(Notice::Body, "a request body is larger than --max-body-bytes: answering 413");
         return too_large(limits.max_body_bytes);
@@ -56,15 +61,16 @@ pub async fn serve(
         }
     };
     let response = app.handle(Request::from_parts(parts, Full::new(body)), client).await;
+    let watchdog = watchdog(&response, deadline, closer);
     if !is_event_stream(&response) {
-        return holding(response, turn);
+        return holding(response, (turn, watchdog));
     }
     // A stream holds its instance for as long as it lasts: it takes a stream
     // slot, and gives its client's request turn back.
     match admission.stream(client.ip()) {
         Ok(slot) => {
             drop(turn);
-            holding(response, slot)
+            holding(response, (slot, watchdog))
         }
         Err(refusal) => {
             if let Some(task) = response.extensions().get::<GuestTask>() {
@@ -73,6 +79,35 @@ pub async fn serve(
             refused(refusal)
         }
     }
+}
+
+/// Stops a response's guest and closes its connection at `deadline`, unless
+/// the response is sent (or dropped) first: hyper stops polling a body its
+/// client does not read, so only a timer of its own can end it.
+struct Watchdog(tokio::task::JoinHandle<()>);
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn watchdog(
+    response: &Response<HyperOutgoingBody>,
+    deadline: Option<tokio::time::Instant>,
+    closer: &Arc<Notify>,
+) -> Option<Watchdog> {
+    let deadline = deadline?;
+    let guest = response.extensions().get::<GuestTask>().cloned();
+    let closer = closer.clone();
+    Some(Watchdog(tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        notice(Notice::Stalled, "a response was not sent within --response-timeout: closing its connection");
+        if let Some(guest) = guest {
+            guest.stop();
+        }
+        closer.notify_one();
+    })))
 }
 
 /// The Content-Length a request declares, if any.
@@ -179,13 +214,14 @@ impl<G: Unpin> Body for Holding<G> {
 enum Notice {
     Body,
     Slow,
+    Stalled,
     Refused(Refusal),
 }
 
 const NOTICE_EVERY: Duration = Duration::from_secs(10);
 
 fn notice(kind: Notice, text: &str) {
-    static LAST: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+    static LAST: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let index = match kind {
         Notice::Body => 0,
@@ -193,6 +229,7 @@ fn notice(kind: Notice, text: &str) {
         Notice::Refused(Refusal::TooManyRequests) => 2,
         Notice::Refused(Refusal::TooManyStreams) => 3,
         Notice::Refused(Refusal::StreamsFull) => 4,
+        Notice::Stalled => 5,
     };
     // Milliseconds since the first notice, plus one (0 = never said).
     let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;

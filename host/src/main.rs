@@ -41,7 +41,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the application.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Print each component's .wasm size and instantiation time (JSON lines).
     Measure(MeasureArgs),
 }
@@ -93,6 +93,12 @@ struct UpArgs {
     /// Seconds a component gets to answer a request; then 504 (0 = no limit).
     #[arg(long, default_value = "30", value_parser = seconds)]
     request_timeout: Duration,
+    /// Seconds from a request's arrival until its whole response is sent,
+    /// event streams included (they end after 25 s); then the connection is
+    /// closed and the instance freed, so a client that stops reading holds
+    /// nothing (0 = no limit).
+    #[arg(long, default_value = "60", value_parser = seconds)]
+    response_timeout: Duration,
     /// Requests one client (IPv4 address or IPv6 /64) may have in flight.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     max_requests_per_client: u32,
@@ -135,7 +141,7 @@ fn limit(duration: Duration) -> Option<Duration> {
 fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let done = match Cli::parse().command {
-        Command::Up(args) => runtime.block_on(up(args)),
+        Command::Up(args) => runtime.block_on(up(*args)),
         Command::Measure(args) => runtime.block_on(measure::instantiation(&args.manifest, args.rounds)),
     };
     log::flush();
@@ -205,6 +211,7 @@ async fn up(args: UpArgs) -> Result<()> {
         max_body_bytes: args.max_body_bytes,
         header_timeout: limit(args.header_timeout),
         body_timeout: limit(args.body_timeout),
+        response_timeout: limit(args.response_timeout),
         max_requests_per_client: args.max_requests_per_client,
         queue_timeout: args.queue_timeout,
         max_streams_per_client: args.max_streams_per_client,

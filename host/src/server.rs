@@ -310,6 +310,7 @@ pub fn plain(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBo
     Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")
+        .header("x-content-type-options", "nosniff")
         .body(body)
         .expect("a static response is always valid")
 }
@@ -327,6 +328,7 @@ pub fn json_error(
     let mut response = Response::builder()
         .status(status)
         .header("content-type", "application/json")
+        .header("x-content-type-options", "nosniff")
         .header("cache-control", "no-store");
     if let Some(seconds) = retry_after {
         response = response.header("retry-after", seconds.to_string());
@@ -369,18 +371,30 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (app, admission) = (app.clone(), admission.clone());
-        let service = service_fn(move |req| {
-            let (app, admission) = (app.clone(), admission.clone());
-            async move { Ok::<_, std::convert::Infallible>(crate::intake::serve(&app, &admission, req, client).await) }
+        // Closes this connection when a response outlives --response-timeout.
+        let closer = Arc::new(tokio::sync::Notify::new());
+        let service = service_fn({
+            let closer = closer.clone();
+            move |req| {
+                let (app, admission, closer) = (app.clone(), admission.clone(), closer.clone());
+                async move {
+                    let response = crate::intake::serve(&app, &admission, req, client, &closer).await;
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            }
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                // A client that left mid-request, or sent no headers in time (closed on purpose).
-                if !e.is_incomplete_message() && !e.is_timeout() {
-                    eprintln!("[host] connection from {client}: {e}");
-                }
+            tokio::select! {
+                result = connection => if let Err(e) = result {
+                    // A client that left mid-request, or sent no headers in time (closed on purpose).
+                    if !e.is_incomplete_message() && !e.is_timeout() {
+                        eprintln!("[host] connection from {client}: {e}");
+                    }
+                },
+                // Dropping the connection closes its socket and its response body.
+                () = closer.notified() => {}
             }
         });
     }

@@ -31,6 +31,7 @@ fn kvtest(scratch: &Scratch, args: &[&str]) -> Host {
 fn json_error_of(reply: &RawReply, status: u16, code: &str) {
     assert_eq!(reply.status, status, "{}", reply.text());
     assert_eq!(reply.header("content-type"), Some("application/json"), "{reply:?}");
+    assert_eq!(reply.header("x-content-type-options"), Some("nosniff"), "{reply:?}");
     assert_eq!(reply.error_code(), code);
 }
 
@@ -165,6 +166,34 @@ fn a_component_that_does_not_answer_gets_504_and_its_instance_back() {
     // Both slots are free again: the stopped guests do not hold them.
     let replies = in_parallel(2, move |i| get_from(client(12 + i as u8), addr, "/_test/busy?ms=10").status);
     assert_eq!(replies, [200, 200]);
+}
+
+#[test]
+fn a_client_that_stops_reading_its_answer_loses_it_at_the_response_timeout() {
+    let scratch = Scratch::new("limits-response-time");
+    let host = kvtest(&scratch, &["--response-timeout", "2", "--max-instances", "2", "--reserved-for-requests", "1"]);
+    // Two clients ask for far more than the socket buffers hold, and read none of it.
+    let stalled: Vec<_> = (0..2)
+        .map(|i| {
+            let mut stream = connect_from(client(30 + i), host.addr);
+            stream.write_all(b"GET /_test/big?bytes=64000000 HTTP/1.1\r\nhost: localhost\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // Their guests are stuck writing, each holding one of the two instances.
+    json_error_of(&get_from(client(32), host.addr, "/_test/busy?ms=0"), 503, "busy");
+    let started = Instant::now();
+    loop {
+        let reply = get_from(client(33), host.addr, "/_test/busy?ms=0");
+        if reply.status == 200 {
+            break;
+        }
+        json_error_of(&reply, 503, "busy");
+        assert!(started.elapsed() < Duration::from_secs(5), "the stalled answers still hold their instances");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(stalled);
 }
 
 /// Sends `size` bytes of body in 64 KiB pieces (chunked if `chunked`), ignoring

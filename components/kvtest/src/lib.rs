@@ -70,6 +70,12 @@ fn handle(req: Request) -> Response {
             std::thread::sleep(std::time::Duration::from_millis(ms.unwrap_or(1000)));
             reply(200, serde_json::json!({ "slept": ms.unwrap_or(1000) }))
         }
+        // A large answer: `?bytes=` of them (for clients that stop reading).
+        "big" => {
+            let bytes = req.query().split('&').find_map(|p| p.strip_prefix("bytes=")).and_then(|v| v.parse().ok());
+            let body = vec![b'x'; bytes.unwrap_or(1 << 20)];
+            Response::builder().status(200).header("content-type", "application/octet-stream").body(body).build()
+        }
         // Echoes how many body bytes arrived.
         "size" => reply(200, serde_json::json!({ "bytes": req.body().len() })),
         "headers" => {
