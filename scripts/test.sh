@@ -1,55 +1,60 @@
 #!/usr/bin/env bash
-# Runs every check and test of Spinpresso: formatting, lints, unit tests and
-# end-to-end tests against the real host and the real .wasm components.
-# Needs only rustup's stable toolchain; adds the wasm32-wasip2 target itself.
+# Runs every check and test of Spinpresso: formatting, lints, unit tests,
+# end-to-end tests against the real host and the real .wasm components, the
+# API contract and the browser tests. Needs only rustup's stable toolchain;
+# adds the wasm32-wasip2 target and the test tools itself (scripts/test-deps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The Wasm components (cdylibs for wasm32-wasip2; kvtest and benchprobe are test/benchmark-only probes).
 components=(config identity qr orders barista events sweeper metrics web kvtest benchprobe)
-packages=() excludes=()
-for c in "${components[@]}"; do packages+=(-p "$c"); excludes+=(--exclude "$c"); done
+packages=()
+for c in "${components[@]}"; do packages+=(-p "$c"); done
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (at %d s)\n' "$*" "$SECONDS"; }
 
-step "toolchain and system packages"
+step "toolchain and test tools"
 rustup target add wasm32-wasip2
-# Debian's Chromium (browser tests; test tools cannot download browsers here)
-# Redis (the scale-out and Redis tests) and openssl (their TLS test), when missing.
-missing=()
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-command -v redis-server >/dev/null || missing+=(redis-server)
-command -v openssl >/dev/null || missing+=(openssl)
-if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "The tests need: ${missing[*]} (apt-get install ${missing[*]})." >&2
-    exit 1
-  fi
-fi
+scripts/test-deps
 
 step "formatting"
 cargo fmt --all -- --check
 
-step "build: host and tests (release) and components (wasm32-wasip2)"
-# The same package set as the test run below, so features unify the same way
-# and the tests reuse these artifacts instead of compiling wasmtime again.
-cargo build --release --workspace --all-targets "${excludes[@]}"
-cargo build --target wasm32-wasip2 --profile component "${packages[@]}"
+# Clippy lints the workspace's own crates while they are compiled for the
+# tests (clippy-driver as the workspace's compiler wrapper, which is what
+# `cargo clippy` does), so nothing is compiled twice. The native crates are
+# the workspace's default members, whose features README command 1 builds
+# the host with too (no -p): the dependencies it compiled are reused.
+export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver)
 
-step "lints"
-cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy --target wasm32-wasip2 "${packages[@]}" -- -D warnings
+step "build and lint: host, libraries, end-to-end tests, benchmark (release)"
+cargo build --release --all-targets
+
+step "build and lint: components (wasm32-wasip2)"
+# One at a time, as spin.toml's build commands do, so a build by
+# `up --build` is reused as it is.
+for c in "${components[@]}"; do
+  env -u RUSTC_WORKSPACE_WRAPPER cargo build --target wasm32-wasip2 --profile component -p "$c"
+done
+env -u RUSTC_WORKSPACE_WRAPPER cargo clippy --target wasm32-wasip2 "${packages[@]}" -- -D warnings
 
 step "unit and end-to-end tests"
-# Release, so the tests reuse the host's optimized dependencies.
-cargo test --release --workspace "${excludes[@]}"
+# Release, so the tests reuse the builds above.
+cargo test --release -- --test-threads=4
 
-step "API contract: docs/openapi.yaml against the host (schemathesis)"
-tests/contract/run
-
-step "browser tests (headless Chromium)"
-(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-node --test tests/browser/
+step "API contract (schemathesis) and browser tests (headless Chromium)"
+# Side by side: both mostly wait on their own host, so they fit in the time of one.
+contract_log=$(mktemp)
+tests/contract/run >"$contract_log" 2>&1 &
+contract=$!
+browser=0
+node --test --test-concurrency=3 tests/browser/ || browser=$?
+contract_status=0
+wait "$contract" || contract_status=$?
+printf '\n==> API contract output\n'
+cat "$contract_log"
+rm -f "$contract_log"
+[ "$browser" = 0 ] || { echo "browser tests failed" >&2; exit 1; }
+[ "$contract_status" = 0 ] || { echo "API contract failed" >&2; exit 1; }
+echo "all checks passed"

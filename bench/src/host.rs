@@ -94,6 +94,9 @@ impl Host {
             .arg(manifest)
             .arg("--kv-file")
             .arg(scratch.join("kv.db"))
+            // Secrets it would make up stay in the scratch folder, not the developer's `.spin/`.
+            .arg("--secrets-file")
+            .arg(scratch.join("secrets.toml"))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log)?)
             .stderr(std::fs::File::create(&errors_log)?)
