@@ -32,16 +32,16 @@ step "build and lint: host, libraries, end-to-end tests, benchmark (release)"
 cargo build --release --all-targets
 
 step "build and lint: components (wasm32-wasip2)"
-# One at a time, as spin.toml's build commands do, so a build by
-# `up --build` is reused as it is.
-for c in "${components[@]}"; do
-  env -u RUSTC_WORKSPACE_WRAPPER cargo build --target wasm32-wasip2 --profile component -p "$c"
-done
-env -u RUSTC_WORKSPACE_WRAPPER cargo clippy --target wasm32-wasip2 "${packages[@]}" -- -D warnings
+# In one cargo run, as spin.toml's build command does (the test probes add
+# no features), so a build by `up --build` is reused as it is; clippy with
+# the same profile reuses its compiled macros.
+env -u RUSTC_WORKSPACE_WRAPPER cargo build --target wasm32-wasip2 --profile component "${packages[@]}"
+env -u RUSTC_WORKSPACE_WRAPPER cargo clippy --target wasm32-wasip2 --profile component "${packages[@]}" -- -D warnings
 
 step "unit and end-to-end tests"
-# Release, so the tests reuse the builds above.
-cargo test --release -- --test-threads=4
+# Release, so the tests reuse the builds above. The end-to-end tests mostly
+# wait on their hosts: more threads than cores.
+cargo test --release -- --test-threads=6
 
 step "API contract (schemathesis) and browser tests (headless Chromium)"
 # Side by side: both mostly wait on their own host, so they fit in the time of one.

@@ -1,4 +1,5 @@
-//! `up --build`: runs each component's `[component.x.build]` commands first.
+//! `up --build`: runs each component's `[component.x.build]` commands first
+//! (a command shared by several components once).
 //!
 //! Build commands that cross-compile with `--target <triple>` need that
 //! target's standard library. rustup adds the targets of a
@@ -23,8 +24,13 @@ pub fn build_all(manifest: &Manifest) -> Result<()> {
             ensure_targets(&build.workdir, &targets)?;
         }
     }
+    // A command several components share (one cargo run building them all) runs once.
+    let mut ran = BTreeSet::new();
     for (component, build) in builds {
         for command in &build.commands {
+            if !ran.insert((build.workdir.clone(), command.clone())) {
+                continue;
+            }
             crate::log::out!("[host] building `{}`: {command}", component.id);
             let status = Command::new("sh")
                 .arg("-c")

@@ -27,6 +27,13 @@ pub fn host_binary() -> PathBuf {
     path
 }
 
+/// Tests that open hundreds of connections or measure under load run one
+/// at a time: the others run beside them.
+pub fn one_heavy_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A fresh scratch folder under `target/e2e/`, removed when dropped.
 pub struct Scratch(PathBuf);
 

@@ -7,17 +7,9 @@ use spinpresso_e2e::raw::*;
 use spinpresso_e2e::*;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const FIXTURE: &str = "tests/fixtures/kvtest.toml";
-
-/// The tests that open hundreds of connections run one at a time.
-static HEAVY: Mutex<()> = Mutex::new(());
-
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn client(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, n)
@@ -37,7 +29,7 @@ fn json_error_of(reply: &RawReply, status: u16, code: &str) {
 
 #[test]
 fn one_clients_flood_of_slow_requests_does_not_lock_out_another() {
-    let _heavy = heavy();
+    let _heavy = one_heavy_at_a_time();
     let scratch = Scratch::new("limits-flood");
     // 60 instance slots; the flood sends 100 requests that each take 3 s.
     let host = kvtest(&scratch, &["--max-instances", "60", "--reserved-for-requests", "10", "--queue-timeout", "1"]);
@@ -86,7 +78,7 @@ fn count(replies: &[RawReply], status: u16) -> usize {
 
 #[test]
 fn event_streams_from_one_client_leave_instances_for_everyone_else() {
-    let _heavy = heavy();
+    let _heavy = one_heavy_at_a_time();
     let scratch = Scratch::new("limits-streams");
     // The defaults: 1,000 instances, 100 kept for requests, 500 streams per client.
     let host = Host::start(&HostOptions::new("spin.toml", &scratch));
@@ -226,7 +218,7 @@ fn upload(from: Ipv4Addr, host: std::net::SocketAddr, size: usize, chunked: bool
 
 #[test]
 fn an_oversized_body_gets_413_without_the_host_reading_it() {
-    let _heavy = heavy();
+    let _heavy = one_heavy_at_a_time();
     let scratch = Scratch::new("limits-body-size");
     let host = kvtest(&scratch, &[]);
     let addr = host.addr;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 #[test]
 fn three_hosts_on_one_redis_keep_every_rule_and_see_every_event() {
+    let _heavy = one_heavy_at_a_time();
     let redis = Redis::start();
     let scratch = Scratch::new("scale-out");
     let runtime_config = runtime_config(scratch.path(), &redis.url());

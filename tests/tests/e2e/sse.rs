@@ -231,6 +231,7 @@ fn a_stream_ends_by_itself_and_the_client_resumes_without_loss() {
 
 #[test]
 fn two_hundred_clients_receive_every_event_and_the_p99_latency_is_printed() {
+    let _heavy = one_heavy_at_a_time();
     let scratch = Scratch::new("sse-fanout");
     let host = Host::start(&HostOptions::new("spin.toml", &scratch));
     let admin = open_shop(&host);

@@ -1,11 +1,12 @@
 //! The benchmark itself works: a small run of every part finishes with no
 //! failed request (timings are printed by the benchmark, never asserted).
 
-use spinpresso_e2e::repo_root;
+use spinpresso_e2e::{one_heavy_at_a_time, repo_root};
 use std::process::Command;
 
 #[test]
 fn a_quick_benchmark_run_completes_without_errors() {
+    let _heavy = one_heavy_at_a_time();
     let bench = repo_root().join("target/release/spinpresso-bench");
     assert!(bench.exists(), "{} is built by the test command", bench.display());
     let output = Command::new(&bench).arg("--quick").output().expect("running the benchmark");
