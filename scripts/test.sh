@@ -49,7 +49,7 @@ contract_log=$(mktemp)
 tests/contract/run >"$contract_log" 2>&1 &
 contract=$!
 browser=0
-node --test --test-concurrency=3 tests/browser/ || browser=$?
+node --test --test-concurrency=4 tests/browser/ || browser=$?
 contract_status=0
 wait "$contract" || contract_status=$?
 printf '\n==> API contract output\n'

@@ -2,14 +2,18 @@
 //! fresh instance per request from a pre-instantiated component.
 
 use anyhow::{Context, Result};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component as WasmComponent, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
+use crate::compile_cache::CompileCache;
 use crate::guest_output::{GuestOutput, Stream};
 use crate::kv::{Counted, KvBackend, KvStats, Session};
 use crate::manifest::Component;
@@ -33,6 +37,7 @@ const YIELD_EVERY: Duration = Duration::from_millis(10);
 pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
+    outbound: NoOutboundHttp,
     table: ResourceTable,
     spin: SpinContext,
 }
@@ -45,7 +50,25 @@ impl WasiView for HostState {
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}
+
+/// Outgoing HTTP from a guest. Spin allows a component only the hosts its
+/// `allowed_outbound_hosts` lists, and Spinpresso's components list none:
+/// every request is denied, and no HTTP client is compiled into the host.
+struct NoOutboundHttp;
+
+type Sent = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+impl WasiHttpHooks for NoOutboundHttp {
+    fn send_request(
+        &mut self,
+        _request: hyper::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _sent: Sent,
+    ) -> Box<dyn Future<Output = Result<(hyper::Response<WasiBody>, Sent), HttpError>> + Send> {
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 }
 
@@ -74,15 +97,14 @@ impl Default for InstanceLimits {
     }
 }
 
-/// The engine; with `cache_dir`, compiled components are kept there between
-/// starts (keyed by the .wasm's content and the engine's settings).
+/// The engine.
 ///
 /// Instances come from wasmtime's pooling allocator: memories, tables and
 /// stacks are reserved once and reused, so a request costs no `mmap`/`munmap`
 /// of its own (instantiation drops from tens of microseconds to a few). When
 /// every slot is taken, instantiation fails with a `PoolConcurrencyLimitError`,
 /// which the server answers with 503 + Retry-After.
-pub fn new_engine(cache_dir: Option<&std::path::Path>, limits: InstanceLimits) -> Result<Engine> {
+pub fn new_engine(limits: InstanceLimits) -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     let mut pool = wasmtime::PoolingAllocationConfig::new();
@@ -101,11 +123,6 @@ pub fn new_engine(cache_dir: Option<&std::path::Path>, limits: InstanceLimits) -
     // `perf record` can name guest functions when the host writes a perf map.
     if std::env::var_os("SPINPRESSO_PERF_MAP").is_some() {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-    }
-    if let Some(dir) = cache_dir {
-        let mut cache = wasmtime::CacheConfig::new();
-        cache.with_directory(dir);
-        config.cache(Some(wasmtime::Cache::new(cache).map_err(anyhow::Error::from)?));
     }
     let engine = Engine::new(&config)?;
     // Epoch ticks let a busy guest yield instead of holding a worker thread.
@@ -129,14 +146,18 @@ fn linker(engine: &Engine) -> Result<Linker<HostState>> {
 }
 
 impl LoadedComponent {
-    pub fn load(engine: &Engine, spec: Component) -> Result<Self> {
-        let wasm = WasmComponent::from_file(engine, &spec.source).map_err(anyhow::Error::from).with_context(|| {
+    /// Compiles `spec`'s component, or loads it from `cache` when kept there.
+    pub fn load(engine: &Engine, spec: Component, cache: &CompileCache) -> Result<Self> {
+        let bytes = std::fs::read(&spec.source).with_context(|| {
             format!(
-                "component `{}`: cannot load {} (build it first, e.g. with `up --build`)",
+                "component `{}`: cannot read {} (build it first, e.g. with `up --build`)",
                 spec.id,
                 spec.source.display()
             )
         })?;
+        let wasm = cache
+            .component(engine, &bytes)
+            .with_context(|| format!("component `{}`: {} is not a usable component", spec.id, spec.source.display()))?;
         let linker = linker(engine)?;
         let pre = linker
             .instantiate_pre(&wasm)
@@ -171,6 +192,7 @@ impl LoadedComponent {
         let state = HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
+            outbound: NoOutboundHttp,
             table: ResourceTable::new(),
             spin: SpinContext {
                 component: self.spec.clone(),

@@ -4,6 +4,7 @@
 mod admission;
 mod banner;
 mod builder;
+mod compile_cache;
 mod durable;
 mod engine;
 mod guest_output;
@@ -218,10 +219,11 @@ async fn up(args: UpArgs) -> Result<()> {
         max_streams: admission::Limits::streams_within(args.max_instances, args.reserved_for_requests)?,
     };
     let limits = engine::InstanceLimits { instances: args.max_instances, ..Default::default() };
-    let engine = engine::new_engine(Some(&cache_dir(&app_dir)?), limits)?;
+    let engine = engine::new_engine(limits)?;
+    let cache = compile_cache::CompileCache::open(cache_dir(&app_dir)?);
     let banner_manifest = manifest.clone();
     let app = Arc::new(
-        server::App::load(manifest, &engine, kv, variables, args.log_requests)?
+        server::App::load(manifest, &engine, &cache, kv, variables, args.log_requests)?
             .with_request_timeout(limit(args.request_timeout)),
     );
 

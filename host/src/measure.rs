@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::compile_cache::CompileCache;
 use crate::engine::{self, LoadedComponent};
 use crate::kv::{KvBackend, SqliteKv};
 use crate::manifest::Manifest;
@@ -17,7 +18,8 @@ const WARM_UP: u32 = 50;
 pub async fn instantiation(manifest_path: &Path, rounds: u32) -> Result<()> {
     let manifest = Manifest::from_file(manifest_path)?;
     let app_dir = manifest_path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let engine = engine::new_engine(Some(&crate::cache_dir(&app_dir)?), engine::InstanceLimits::default())?;
+    let engine = engine::new_engine(engine::InstanceLimits::default())?;
+    let cache = CompileCache::open(crate::cache_dir(&app_dir)?);
     let kv: Arc<dyn KvBackend> = Arc::new(SqliteKv::in_memory()?);
     let variables =
         Arc::new(Variables::resolve(&manifest, None, |name| std::env::var(name).ok(), &Default::default())?);
@@ -30,7 +32,7 @@ pub async fn instantiation(manifest_path: &Path, rounds: u32) -> Result<()> {
     for spec in served {
         let wasm_bytes = std::fs::metadata(&spec.source)?.len();
         let started = Instant::now();
-        let component = LoadedComponent::load(&engine, spec)?;
+        let component = LoadedComponent::load(&engine, spec, &cache)?;
         let load_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut micros = Vec::with_capacity(rounds as usize);
         for round in 0..WARM_UP + rounds {

@@ -20,6 +20,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::admission::{Admission, Limits};
+use crate::compile_cache::CompileCache;
 use crate::engine::LoadedComponent;
 use crate::kv::{KvBackend, KvStats, Session};
 use crate::log::out;
@@ -87,6 +88,7 @@ impl App {
     pub fn load(
         manifest: Manifest,
         engine: &wasmtime::Engine,
+        cache: &CompileCache,
         kv: Arc<dyn KvBackend>,
         variables: Variables,
         log_requests: bool,
@@ -97,7 +99,7 @@ impl App {
             // Only components reachable from a route are served (and compiled).
             if manifest.triggers.iter().any(|t| t.component == id) {
                 index.insert(id, components.len());
-                let mut component = LoadedComponent::load(engine, spec)?;
+                let mut component = LoadedComponent::load(engine, spec, cache)?;
                 component.log_stdout = log_requests;
                 components.push(component);
             }
