@@ -22,39 +22,48 @@ cargo fmt --all -- --check
 
 # Clippy lints the workspace's own crates while they are compiled for the
 # tests (clippy-driver as the workspace's compiler wrapper, which is what
-# `cargo clippy` does), so nothing is compiled twice. The native crates are
-# the workspace's default members, whose features README command 1 builds
-# the host with too (no -p): the dependencies it compiled are reused.
-export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
-RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver)
+# `cargo clippy` does), so nothing is compiled twice: every library and
+# every test target (a binary's unit tests compile all of its code). The
+# binaries themselves are built plain, as README command 1 builds the
+# host, so its build is reused. The native crates are the workspace's
+# default members, whose features README command 1 resolves too (no -p):
+# the dependencies it compiled are reused.
+lint=(env RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver)" CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__)
 
 step "build and lint: host, libraries, end-to-end tests, benchmark (release)"
-cargo build --release --all-targets
+"${lint[@]}" cargo build --release --lib --tests
+cargo build --release --bins
 
 step "build and lint: components (wasm32-wasip2)"
 # In one cargo run, as spin.toml's build command does (the test probes add
 # no features), so a build by `up --build` is reused as it is; clippy with
 # the same profile reuses its compiled macros.
-env -u RUSTC_WORKSPACE_WRAPPER cargo build --target wasm32-wasip2 --profile component "${packages[@]}"
-env -u RUSTC_WORKSPACE_WRAPPER cargo clippy --target wasm32-wasip2 --profile component "${packages[@]}" -- -D warnings
+cargo build --target wasm32-wasip2 --profile component "${packages[@]}"
+cargo clippy --target wasm32-wasip2 --profile component "${packages[@]}" -- -D warnings
 
-step "unit and end-to-end tests"
-# Release, so the tests reuse the builds above. The end-to-end tests mostly
-# wait on their hosts: more threads than cores.
-cargo test --release -- --test-threads=6
-
-step "API contract (schemathesis) and browser tests (headless Chromium)"
-# Side by side: both mostly wait on their own host, so they fit in the time of one.
-contract_log=$(mktemp)
-tests/contract/run >"$contract_log" 2>&1 &
+step "tests: unit, end-to-end, API contract (schemathesis), browser (headless Chromium)"
+# Side by side: each mostly waits on hosts of its own. The unit and
+# end-to-end tests reuse the linted builds above (release, the same
+# wrapper), with more threads than cores; the browser test files run four
+# at a time.
+logs=$(mktemp -d)
+"${lint[@]}" cargo test --release -- --test-threads=6 >"$logs/cargo" 2>&1 &
+cargo_test=$!
+tests/contract/run >"$logs/contract" 2>&1 &
 contract=$!
-browser=0
-node --test --test-concurrency=4 tests/browser/ || browser=$?
-contract_status=0
-wait "$contract" || contract_status=$?
-printf '\n==> API contract output\n'
-cat "$contract_log"
-rm -f "$contract_log"
-[ "$browser" = 0 ] || { echo "browser tests failed" >&2; exit 1; }
-[ "$contract_status" = 0 ] || { echo "API contract failed" >&2; exit 1; }
-echo "all checks passed"
+node --test --test-concurrency=4 tests/browser/ >"$logs/browser" 2>&1 &
+browser=$!
+failed=()
+wait "$cargo_test" || failed+=("unit and end-to-end tests")
+wait "$contract" || failed+=("API contract")
+wait "$browser" || failed+=("browser tests")
+for suite in cargo contract browser; do
+  printf '\n==> output of the %s tests\n' "$suite"
+  cat "$logs/$suite"
+done
+rm -rf "$logs"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "all checks passed (in $SECONDS s)"
