@@ -163,8 +163,9 @@ fn a_component_that_does_not_answer_gets_504_and_its_instance_back() {
 #[test]
 fn a_client_that_stops_reading_its_answer_loses_it_at_the_response_timeout() {
     let scratch = Scratch::new("limits-response-time");
-    let host = kvtest(&scratch, &["--response-timeout", "2", "--max-instances", "2", "--reserved-for-requests", "1"]);
+    let host = kvtest(&scratch, &["--response-timeout", "5", "--max-instances", "2", "--reserved-for-requests", "1"]);
     // Two clients ask for far more than the socket buffers hold, and read none of it.
+    let asked = Instant::now();
     let stalled: Vec<_> = (0..2)
         .map(|i| {
             let mut stream = connect_from(client(30 + i), host.addr);
@@ -172,19 +173,23 @@ fn a_client_that_stops_reading_its_answer_loses_it_at_the_response_timeout() {
             stream
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    // Their guests are stuck writing, each holding one of the two instances.
-    json_error_of(&get_from(client(32), host.addr, "/_test/busy?ms=0"), 503, "busy");
-    let started = Instant::now();
+    // Their guests get stuck writing, each holding one of the two instances.
+    let held = |reply: &RawReply| reply.status == 503 && reply.error_code() == "busy";
+    while !held(&get_from(client(32), host.addr, "/_test/busy?ms=0")) {
+        assert!(asked.elapsed() < Duration::from_secs(4), "the stalled answers never held both instances");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The response timeout (5 s after they asked) frees them.
     loop {
         let reply = get_from(client(33), host.addr, "/_test/busy?ms=0");
         if reply.status == 200 {
             break;
         }
         json_error_of(&reply, 503, "busy");
-        assert!(started.elapsed() < Duration::from_secs(5), "the stalled answers still hold their instances");
+        assert!(asked.elapsed() < Duration::from_secs(15), "the stalled answers still hold their instances");
         std::thread::sleep(Duration::from_millis(200));
     }
+    assert!(asked.elapsed() >= Duration::from_secs(4), "freed only by the timeout: {:?}", asked.elapsed());
     drop(stalled);
 }
 
