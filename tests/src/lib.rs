@@ -308,6 +308,13 @@ pub struct Caller {
     pub token: Option<String>,
 }
 
+/// `POST /internal/sweep` on `host` with `Authorization: Bearer <token>`.
+pub fn sweep_with(host: &Host, token: &str) -> Reply {
+    let bearer = format!("Bearer {token}");
+    let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
+    request(&host.url("/internal/sweep"), "POST", &headers, Some("{}"))
+}
+
 /// The staff PINs every test host gets (see [`TEST_SECRETS`]).
 pub const ADMIN_PIN: &str = "81726354";
 pub const BARISTA_PIN: &str = "36271845";

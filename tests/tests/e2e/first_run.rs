@@ -33,12 +33,7 @@ fn a_first_run_makes_up_pins_keeps_them_and_prints_where_to_go() {
     }
     let barista = Caller::staff(&host, &pins[1]);
     assert_eq!(barista.get("/api/shops/main/orders").status, 200);
-    let sweep = request(
-        &host.url("/internal/sweep"),
-        "POST",
-        &[("content-type", "application/json"), ("authorization", "Bearer ")],
-        Some("{}"),
-    );
+    let sweep = sweep_with(&host, "");
     assert_eq!(sweep.status, 401, "the made-up sweeper token is not empty");
 
     #[cfg(unix)]

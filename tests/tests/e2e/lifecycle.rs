@@ -506,12 +506,7 @@ fn sessions_and_staff_tokens_work_as_cookies() {
     assert_eq!(mine.status, 200, "{}", mine.text());
     let sweep = request(&host.url("/internal/sweep"), "POST", &[("content-type", "application/json")], Some("{}"));
     assert_eq!(sweep.status, 401);
-    let swept = request(
-        &host.url("/internal/sweep"),
-        "POST",
-        &[("content-type", "application/json"), ("authorization", &format!("Bearer {SWEEPER_TOKEN}"))],
-        Some("{}"),
-    );
+    let swept = sweep_with(&host, SWEEPER_TOKEN);
     assert_eq!(swept.status, 200, "{}", swept.text());
 }
 

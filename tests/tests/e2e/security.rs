@@ -66,12 +66,7 @@ fn published_values_open_nothing(host: &Host) {
     let bearer = format!("Bearer {ONCE_PUBLISHED_TOKEN}");
     let scrape = request(&host.url("/metrics"), "GET", &[("authorization", &bearer)], None);
     assert!(matches!(scrape.status, 401 | 503), "/metrics with the published sweeper token: {}", scrape.text());
-    let sweep = request(
-        &host.url("/internal/sweep"),
-        "POST",
-        &[("content-type", "application/json"), ("authorization", &bearer)],
-        Some("{}"),
-    );
+    let sweep = sweep_with(host, ONCE_PUBLISHED_TOKEN);
     assert!(matches!(sweep.status, 401 | 503), "a sweep with the published token: {}", sweep.text());
 }
 
@@ -100,12 +95,7 @@ fn nothing_published_opens_a_deployment_with_its_secrets_unset() {
     }
     let host = Host::start(&options);
     published_values_open_nothing(&host);
-    let sweep = request(
-        &host.url("/internal/sweep"),
-        "POST",
-        &[("content-type", "application/json"), ("authorization", &format!("Bearer {ONCE_PUBLISHED_TOKEN}"))],
-        Some("{}"),
-    );
+    let sweep = sweep_with(&host, ONCE_PUBLISHED_TOKEN);
     assert_eq!((sweep.status, error_code(&sweep).as_str()), (503, "not_configured"));
     assert_eq!(Caller::anonymous(&host).get("/api/shops/main/board").status, 200, "the public board still answers");
 }
@@ -149,12 +139,7 @@ fn empty_secrets_switch_off_what_they_guard_with_a_clear_message() {
     // The barista PIN still works; without an admin nobody is admin.
     let barista = Caller::staff(&host, BARISTA_PIN);
     assert_eq!(barista.get("/api/shops/main/orders").status, 200);
-    let sweep = request(
-        &host.url("/internal/sweep"),
-        "POST",
-        &[("content-type", "application/json"), ("authorization", "Bearer ")],
-        Some("{}"),
-    );
+    let sweep = sweep_with(&host, "");
     assert_eq!((sweep.status, error_code(&sweep).as_str()), (503, "not_configured"));
     assert_eq!(request(&host.url("/metrics"), "GET", &[("authorization", "Bearer ")], None).status, 401);
 }
