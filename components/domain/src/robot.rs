@@ -128,6 +128,7 @@ pub fn stop<K: KeyValue>(ctx: &Ctx<K>, shop: &ShopId) -> Result<RobotState, Doma
 }
 
 pub fn status(kv: &impl KeyValue, shop: &ShopId) -> Result<RobotState, DomainError> {
+    crate::shop::load_shop(kv, shop)?; // an unknown shop is 404, like every other shop route
     Ok(record(shop).read_newest::<RobotState>(kv)?.unwrap_or_default())
 }
 
@@ -234,6 +235,13 @@ mod tests {
     use crate::shop::{change_config, ShopConfig};
 
     const KEY: &[u8] = b"k";
+
+    #[test]
+    fn a_shop_that_does_not_exist_has_no_robot() {
+        let e = status(&MemoryKv::new(), &ShopId::parse("nowhere").unwrap()).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("shop_not_found", 404));
+    }
+
     const T0: i64 = 1_795_860_000_000;
 
     fn ctx(kv: &MemoryKv, now_ms: i64, n: u64) -> Ctx<'_, MemoryKv> {

@@ -15,6 +15,18 @@ pub fn business_day(ms: i64, utc_offset_minutes: i32, day_start_minutes: u32) ->
     local.format("%Y-%m-%d").to_string()
 }
 
+/// A business day asked for by name (`YYYY-MM-DD`, a date that exists),
+/// or `invalid_day`.
+pub fn parse_day(day: &str) -> Result<String, crate::DomainError> {
+    match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+        Ok(date) if date.format("%Y-%m-%d").to_string() == day => Ok(day.to_string()),
+        _ => Err(crate::DomainError::invalid(
+            "invalid_day",
+            format!("`day` must be a date like 2026-11-22, got `{day}`"),
+        )),
+    }
+}
+
 /// The hour of the business day (0 = the hour the day starts) a moment falls in.
 pub fn business_hour(ms: i64, utc_offset_minutes: i32, day_start_minutes: u32) -> usize {
     let minutes = ms.div_euclid(60_000) + utc_offset_minutes as i64 - day_start_minutes as i64;
@@ -42,6 +54,16 @@ mod tests {
         assert_eq!(business_day(ms("2026-11-22T08:00:00Z"), -180, 300), "2026-11-22");
         assert_eq!(business_day(ms("2026-11-23T02:00:00Z"), -180, 300), "2026-11-22");
         assert_eq!(business_day(ms("2026-11-22T04:59:00Z"), 0, 300), "2026-11-21");
+    }
+
+    #[test]
+    fn a_day_asked_for_is_a_date_that_exists_written_in_full() {
+        for day in ["2026-11-22", "2028-02-29", "1999-12-31"] {
+            assert_eq!(parse_day(day).unwrap(), day);
+        }
+        for bad in ["2026-02-31", "2026-13-01", "2026-11-2", "2026-1-22", "26-11-22", "2026/11/22", "", "2026-11-22x"] {
+            assert_eq!(parse_day(bad).unwrap_err().code(), "invalid_day", "{bad:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use spinpresso_domain::metrics;
 use spinpresso_domain::order::Order;
 use spinpresso_domain::shop::{list_shops, load_shop, ShopId};
 use spinpresso_domain::text::spreadsheet_safe;
-use spinpresso_domain::time::rfc3339;
+use spinpresso_domain::time::{self, rfc3339};
 use spinpresso_domain::DomainError;
 
 #[http_component]
@@ -35,25 +35,9 @@ fn handle(req: Request) -> Response {
 fn day_of(req: &Request, env: &Env, shop: &ShopId) -> Result<String, DomainError> {
     load_shop(&env.kv, shop)?; // an unknown shop is 404, whichever day is asked for
     match request::query_param(req, "day") {
-        Some(day) => {
-            let valid = day.len() == 10 && chrono_like_date(&day);
-            if valid {
-                Ok(day)
-            } else {
-                Err(DomainError::invalid("invalid_day", format!("`day` must be a date like 2026-11-22, got `{day}`")))
-            }
-        }
+        Some(day) => time::parse_day(&day),
         None => lifecycle::current_day(&env.ctx(), shop),
     }
-}
-
-/// `YYYY-MM-DD` with plausible numbers.
-fn chrono_like_date(day: &str) -> bool {
-    let parts: Vec<&str> = day.split('-').collect();
-    matches!(parts.as_slice(), [y, m, d]
-        if y.len() == 4 && y.parse::<u32>().is_ok()
-        && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
-        && d.parse::<u32>().is_ok_and(|d| (1..=31).contains(&d)))
 }
 
 /// `GET /api/shops/:shop/metrics?day=YYYY-MM-DD` (admin).

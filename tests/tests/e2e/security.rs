@@ -235,6 +235,9 @@ fn signing_out_revokes_the_token_everywhere_and_clears_the_cookie() {
     assert_eq!((refused.status, error_code(&refused).as_str()), (401, "signed_out"));
     let by_cookie = request(&host.url("/api/shops/main/orders"), "GET", &[("cookie", &cookie)], None);
     assert_eq!(by_cookie.status, 401);
+    // On an admin route too: signed out (401) comes before the wrong role (403).
+    let admin_route = barista.get("/api/shops/main/metrics");
+    assert_eq!((admin_route.status, error_code(&admin_route).as_str()), (401, "signed_out"));
     assert_eq!(other.get("/api/shops/main/orders").status, 200);
     // Signing out again, or with nothing, is fine.
     assert_eq!(barista.post("/api/staff/logout", json!({})).status, 200);
