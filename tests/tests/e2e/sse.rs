@@ -169,6 +169,20 @@ fn a_client_ahead_of_the_log_is_told_to_reload_then_follows_live_events() {
     }
 }
 
+/// A new customer orders on `code` (from a thread: plain requests, no `Caller`).
+fn new_order(host_url: &str, code: &str) {
+    let session =
+        request(&format!("{host_url}/api/session"), "POST", &[("content-type", "application/json")], Some("{}"));
+    let token = format!("Bearer {}", session.json()["token"].as_str().unwrap());
+    let order = request(
+        &format!("{host_url}/api/shops/main/orders"),
+        "POST",
+        &[("content-type", "application/json"), ("authorization", &token)],
+        Some(&json!({ "code": code }).to_string()),
+    );
+    assert_eq!(order.status, 201, "{}", order.text());
+}
+
 #[test]
 fn a_stream_ends_by_itself_and_the_client_resumes_without_loss() {
     let scratch = Scratch::new("sse-lifetime");
@@ -181,25 +195,18 @@ fn a_stream_ends_by_itself_and_the_client_resumes_without_loss() {
     let stream = SseStream::connect(&url, &[("authorization", &auth)]);
     let mut last = None;
     // Events keep happening while the stream is open; it must end near 25 s.
+    let stream_over = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let producer = {
-        let host_url = host.url("");
-        let code = code.clone();
+        let (host_url, code, stream_over) = (host.url(""), code.clone(), stream_over.clone());
         std::thread::spawn(move || {
-            for _ in 0..6 {
-                std::thread::sleep(Duration::from_secs(5));
-                let session = request(
-                    &format!("{host_url}/api/session"),
-                    "POST",
-                    &[("content-type", "application/json")],
-                    Some("{}"),
-                );
-                let token = format!("Bearer {}", session.json()["token"].as_str().unwrap());
-                request(
-                    &format!("{host_url}/api/shops/main/orders"),
-                    "POST",
-                    &[("content-type", "application/json"), ("authorization", &token)],
-                    Some(&json!({ "code": code }).to_string()),
-                );
+            for second in 1..=30 {
+                std::thread::sleep(Duration::from_secs(1));
+                if stream_over.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                if second % 5 == 0 {
+                    new_order(&host_url, &code);
+                }
             }
         })
     };
@@ -214,10 +221,12 @@ fn a_stream_ends_by_itself_and_the_client_resumes_without_loss() {
         }
     }
     let lifetime = started.elapsed();
+    stream_over.store(true, std::sync::atomic::Ordering::Relaxed);
+    producer.join().unwrap();
     assert!(ended, "the server ended the stream");
     assert!(lifetime >= Duration::from_secs(24) && lifetime < Duration::from_secs(28), "lifetime {lifetime:?}");
-    producer.join().unwrap();
-    // Resuming from the last id seen gets every later event.
+    new_order(&host.url(""), &self::code(&host)); // while the client is away, on a fresh code
+                                                  // Resuming from the last id seen gets every later event.
     let head = admin.get("/api/shops/main/events?after=0").json()["head"].as_u64().unwrap();
     let resumed = SseStream::connect(&url, &[("authorization", &auth), ("last-event-id", &last.unwrap().to_string())]);
     let missed = head - last.unwrap();
