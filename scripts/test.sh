@@ -41,23 +41,24 @@ step "build and lint: components (wasm32-wasip2)"
 cargo build --target wasm32-wasip2 --profile component "${packages[@]}"
 cargo clippy --target wasm32-wasip2 --profile component "${packages[@]}" -- -D warnings
 
-step "unit and end-to-end tests"
-# Release, with the same wrapper: the builds above are reused. The
-# end-to-end tests mostly wait on their hosts: more threads than cores.
-"${lint[@]}" cargo test --release -- --test-threads=6
-
-step "API contract (schemathesis) and browser tests (headless Chromium)"
-# Side by side: both mostly wait on hosts of their own; the browser test
-# files run four at a time.
+step "tests: unit, end-to-end, API contract (schemathesis), browser (headless Chromium)"
+# Side by side: the end-to-end tests mostly wait on hosts of their own
+# (timeouts, stream lifetimes), the contract and browser tests keep the
+# cores busy meanwhile. The unit and end-to-end tests reuse the linted
+# builds above (release, the same wrapper), with more threads than cores;
+# the browser test files run four at a time.
 logs=$(mktemp -d)
+"${lint[@]}" cargo test --release -- --test-threads=6 >"$logs/cargo" 2>&1 &
+cargo_test=$!
 tests/contract/run >"$logs/contract" 2>&1 &
 contract=$!
 node --test --test-concurrency=4 tests/browser/ >"$logs/browser" 2>&1 &
 browser=$!
 failed=()
+wait "$cargo_test" || failed+=("unit and end-to-end tests")
 wait "$contract" || failed+=("API contract")
 wait "$browser" || failed+=("browser tests")
-for suite in contract browser; do
+for suite in cargo contract browser; do
   printf '\n==> output of the %s tests\n' "$suite"
   cat "$logs/$suite"
 done
