@@ -41,24 +41,29 @@ step "build and lint: components (wasm32-wasip2)"
 cargo build --target wasm32-wasip2 --profile component "${packages[@]}"
 cargo clippy --target wasm32-wasip2 --profile component "${packages[@]}" -- -D warnings
 
-step "tests: unit, end-to-end, API contract (schemathesis), browser (headless Chromium)"
+step "unit tests"
+# Alone: some measure the store under load. They reuse the linted builds
+# above (release, the same wrapper).
+"${lint[@]}" cargo test --release --lib --bins
+"${lint[@]}" cargo test --release --doc
+
+step "end-to-end, API contract (schemathesis) and browser (headless Chromium) tests"
 # Side by side: the end-to-end tests mostly wait on hosts of their own
-# (timeouts, stream lifetimes), the contract and browser tests keep the
-# cores busy meanwhile. The unit and end-to-end tests reuse the linted
-# builds above (release, the same wrapper), with more threads than cores;
-# the browser test files run four at a time.
+# (timeouts, stream lifetimes) while the contract and browser tests keep
+# the cores busy. The end-to-end tests run with more threads than cores,
+# the browser test files four at a time.
 logs=$(mktemp -d)
-"${lint[@]}" cargo test --release -- --test-threads=6 >"$logs/cargo" 2>&1 &
-cargo_test=$!
+"${lint[@]}" cargo test --release --test e2e -- --test-threads=6 >"$logs/end-to-end" 2>&1 &
+end_to_end=$!
 tests/contract/run >"$logs/contract" 2>&1 &
 contract=$!
 node --test --test-concurrency=4 tests/browser/ >"$logs/browser" 2>&1 &
 browser=$!
 failed=()
-wait "$cargo_test" || failed+=("unit and end-to-end tests")
+wait "$end_to_end" || failed+=("end-to-end tests")
 wait "$contract" || failed+=("API contract")
 wait "$browser" || failed+=("browser tests")
-for suite in cargo contract browser; do
+for suite in end-to-end contract browser; do
   printf '\n==> output of the %s tests\n' "$suite"
   cat "$logs/$suite"
 done

@@ -145,7 +145,11 @@ impl Report<'_> {
             if let Some((ratio, clients)) = lowest(scenario) {
                 line(
                     &format!("{scenario} ≥ {:.0} % of no-op requests/s", goal * 100.0),
-                    format!("lowest {:.0} % (at {clients} clients)", ratio * 100.0),
+                    format!(
+                        "lowest {:.0} % (at {clients} client{})",
+                        ratio * 100.0,
+                        if clients == 1 { "" } else { "s" }
+                    ),
                     ratio >= goal,
                 );
             }
