@@ -196,6 +196,19 @@ impl Host {
         }
     }
 
+    /// The host's output once it contains `text`, or after 5 s without it
+    /// (a guest's output is written as the guest produces it).
+    pub fn log_once_it_has(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(text) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process outright (SIGKILL), as a crash or the OOM killer would.
     pub fn kill(mut self) {
         let mut child = self.child.take().unwrap();

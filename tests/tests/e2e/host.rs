@@ -161,12 +161,7 @@ fn guest_output_is_logged_with_the_component_id() {
     let scratch = Scratch::new("stdio");
     let host = Host::start(&options(&scratch).args(&["--sweep-every", "0", "--log-requests"]));
     host.get("/_test/print/marker-42");
-    // Output is written as the guest produces it; give the log a moment.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !host.log().contains("[kvtest] to stderr: marker-42") && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let log = host.log();
+    let log = host.log_once_it_has("[kvtest] to stderr: marker-42");
     assert!(log.contains("[kvtest] to stdout: marker-42"), "{log}");
     assert!(log.contains("[kvtest] to stderr: marker-42"), "{log}");
 }
@@ -176,11 +171,7 @@ fn without_request_logs_only_the_guests_standard_error_is_shown() {
     let scratch = Scratch::new("stdio-quiet");
     let host = Host::start(&options(&scratch));
     host.get("/_test/print/marker-43");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !host.log().contains("[kvtest] to stderr: marker-43") && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let log = host.log();
+    let log = host.log_once_it_has("[kvtest] to stderr: marker-43");
     assert!(log.contains("[kvtest] to stderr: marker-43"), "{log}");
     assert!(!log.contains("to stdout: marker-43") && !log.contains("/_test/print"), "{log}");
 }
