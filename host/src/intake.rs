@@ -2,6 +2,9 @@
 //! its client's turn ([`Admission`]), a body read in full by the host within
 //! its size and time limits, if the component answers with an event stream,
 //! a stream slot instead of the turn, and a deadline for the whole response.
+//! An event stream also ends as soon as the host starts stopping: its client
+//! resumes elsewhere (or after the restart) from its last event id and loses
+//! nothing, and the host does not wait out the stream to stop.
 //! Every refusal is the API's JSON error with its status; the host's own
 //! requests (the sweeper) skip this.
 
@@ -9,26 +12,29 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Request, Response, StatusCode};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::admission::{Admission, Refusal};
 use crate::server::{json_error, App, GuestTask};
 
 /// Serves one request from `client`, within the limits of `admission`;
-/// `closer` closes the request's connection (see [`watchdog`]).
+/// `closer` closes the request's connection (see [`watchdog`]); `stopping`
+/// turns true when the host starts stopping.
 pub async fn serve(
     app: &App,
     admission: &Arc<Admission>,
     req: Request<Incoming>,
     client: SocketAddr,
     closer: &Arc<Notify>,
+    stopping: watch::Receiver<bool>,
 ) -> Response<HyperOutgoingBody> {
     let limits = admission.limits();
     let deadline = limits.response_timeout.map(|timeout| tokio::time::Instant::now() + timeout);
@@ -70,7 +76,7 @@ pub async fn serve(
     match admission.stream(client.ip()) {
         Ok(slot) => {
             drop(turn);
-            holding(response, (slot, watchdog))
+            holding(ending_when_stopping(response, stopping), (slot, watchdog))
         }
         Err(refusal) => {
             if let Some(task) = response.extensions().get::<GuestTask>() {
@@ -201,6 +207,51 @@ impl<G: Unpin> Body for Holding<G> {
 
     fn is_end_stream(&self) -> bool {
         self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A response that ends, as a complete response, once `stopping` turns true
+/// (or its sender is gone), and then stops its guest.
+fn ending_when_stopping(
+    response: Response<HyperOutgoingBody>,
+    mut stopping: watch::Receiver<bool>,
+) -> Response<HyperOutgoingBody> {
+    let guest = response.extensions().get::<GuestTask>().cloned();
+    let stopped = Box::pin(async move {
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    });
+    response.map(|body| EndingWhenStopping { body, stopped: Some(stopped), guest }.boxed_unsync())
+}
+
+struct EndingWhenStopping {
+    body: HyperOutgoingBody,
+    /// `None` once the host is stopping: the body has ended.
+    stopped: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    guest: Option<GuestTask>,
+}
+
+impl Body for EndingWhenStopping {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let Some(stopped) = self.stopped.as_mut() else { return Poll::Ready(None) };
+        if stopped.as_mut().poll(cx).is_ready() {
+            self.stopped = None;
+            if let Some(guest) = self.guest.take() {
+                guest.stop();
+            }
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.stopped.is_none() || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -357,6 +357,8 @@ pub async fn serve(
     // Also bounds how long an idle keep-alive connection waits for its next request.
     http.keep_alive(true).timer(TokioTimer::new()).header_read_timeout(admission.limits().header_timeout);
     let graceful = GracefulShutdown::new();
+    // Event streams end as soon as the host starts stopping (see `intake`).
+    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, client) = tokio::select! {
@@ -376,11 +378,12 @@ pub async fn serve(
         // Closes this connection when a response outlives --response-timeout.
         let closer = Arc::new(tokio::sync::Notify::new());
         let service = service_fn({
-            let closer = closer.clone();
+            let (closer, stopping) = (closer.clone(), stopping_seen.clone());
             move |req| {
-                let (app, admission, closer) = (app.clone(), admission.clone(), closer.clone());
+                let (app, admission, closer, stopping) =
+                    (app.clone(), admission.clone(), closer.clone(), stopping.clone());
                 async move {
-                    let response = crate::intake::serve(&app, &admission, req, client, &closer).await;
+                    let response = crate::intake::serve(&app, &admission, req, client, &closer, stopping).await;
                     Ok::<_, std::convert::Infallible>(response)
                 }
             }
@@ -402,6 +405,7 @@ pub async fn serve(
     }
     drop(listener);
     out!("[host] stopping: waiting for in-flight requests");
+    stopping.send_replace(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => eprintln!("[host] some requests did not finish in time"),

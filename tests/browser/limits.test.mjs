@@ -1,4 +1,4 @@
-// Limits that need their own settings: the daily drink limit, and a barista who never makes the drink.
+// The daily drink limit, which needs settings of its own.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { hostAndBrowser, staff, currentQr, newPage } from "./helpers.mjs";
@@ -38,15 +38,4 @@ test("a customer over the daily drink limit is told so when scanning the next co
   assert.match(await phone.textContent("[data-testid=refusal]"), /You have reached today's drink limit/);
   await phone.context().close();
   await suite.admin.put("/api/shops/main/config", { maxDrinksPerCustomerPerDay: 0, codeRotationSeconds: 300 });
-});
-
-test("a drink the baristas never make times out, and the phone apologises", async () => {
-  await suite.admin.put("/api/shops/main/config", { baristaTimeoutSeconds: 10 });
-  const phone = await newPage(suite.browser, { phone: true });
-  await orderOnPhone(phone, "double-espresso");
-  await phone.locator("[data-screen=status][data-state=timed_out]").waitFor({ timeout: 20_000 });
-  assert.match(await phone.textContent("[data-testid=status]"), /our baristas might have missed your coffee/);
-  await phone.locator("[data-testid=journey] li[data-type='OrderProcessor.OrderTimeOut']", { hasText: "It was not made in time" }).waitFor();
-  await phone.context().close();
-  await suite.admin.put("/api/shops/main/config", { baristaTimeoutSeconds: 900 });
 });

@@ -1,4 +1,4 @@
-// Every refusal has its own clear message on the phone; cancels from phone and tablet; timeouts.
+// Every refusal has its own clear message on the phone; cancels from phone and tablet.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { hostAndBrowser, currentQr, newPage, signIn, placeOrder } from "./helpers.mjs";
@@ -115,15 +115,4 @@ test("a second barista sees a claimed order as taken, and a conflicting claim is
   await taken.waitFor();
   assert.equal(await taken.locator("button").count(), 0, "not actionable");
   for (const page of [one, two]) await page.context().close();
-});
-
-test("a customer who runs out of time sees why", async () => {
-  await suite.admin.put("/api/shops/main/config", { customerTimeoutSeconds: 10 });
-  const { url } = await currentQr(suite.host.url);
-  const phone = await startOrder(url);
-  await phone.locator("[data-testid=countdown]").waitFor();
-  await phone.locator("[data-screen=status][data-state=timed_out]").waitFor({ timeout: 20_000 });
-  assert.match(await phone.textContent("[data-testid=status]"), /Having trouble deciding/);
-  await phone.context().close();
-  await suite.admin.put("/api/shops/main/config", { customerTimeoutSeconds: 300 });
 });

@@ -409,7 +409,8 @@ pub fn error_code(reply: &Reply) -> String {
 #[derive(Debug, Clone)]
 pub struct SseEvent {
     pub id: Option<u64>,
-    /// The `event:` field (`message` when absent); `end` when the server closed the stream.
+    /// The `event:` field (`message` when absent); `end` when the response
+    /// ended (completely), `broken` when the connection failed mid-response.
     pub kind: String,
     pub data: Value,
     /// Wall-clock milliseconds when it arrived.
@@ -451,13 +452,14 @@ impl SseStream {
             let mut reader = std::io::BufReader::new(response.into_body().into_reader());
             let (mut id, mut kind, mut data) = (None, String::new(), String::new());
             let mut line = String::new();
-            loop {
+            let end = loop {
                 if matches!(stopped.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected)) {
                     return; // the test is done with this stream: drop the connection
                 }
                 line.clear();
                 match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) => break "end",
+                    Err(_) => break "broken",
                     Ok(_) => {}
                 }
                 let text = line.trim_end_matches(['\r', '\n']);
@@ -483,8 +485,8 @@ impl SseStream {
                 } else if let Some(v) = text.strip_prefix("data: ") {
                     data.push_str(v);
                 }
-            }
-            let _ = sender.send(SseEvent { id: None, kind: "end".into(), data: Value::Null, received_ms: now_ms() });
+            };
+            let _ = sender.send(SseEvent { id: None, kind: end.into(), data: Value::Null, received_ms: now_ms() });
         });
         SseStream { status, headers: head, events, _stop: stop }
     }

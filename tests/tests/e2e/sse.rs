@@ -239,6 +239,29 @@ fn a_stream_ends_by_itself_and_the_client_resumes_without_loss() {
 }
 
 #[test]
+fn stopping_the_host_ends_its_event_streams_at_once_and_completely() {
+    let scratch = Scratch::new("sse-stop");
+    let options = HostOptions::new("spin.toml", &scratch);
+    let host = Host::start(&options);
+    let admin = open_shop(&host);
+    new_order(&host.url(""), &code(&host));
+    let stream = SseStream::connect(&host.url("/api/shops/main/events/staff"), &[("authorization", &bearer(&admin))]);
+    assert_eq!(stream.status, 200);
+    new_order(&host.url(""), &code(&host));
+    assert_eq!(stream.collect(1, Duration::from_secs(5), |e| e.id.is_some()).len(), 1, "the stream is live");
+
+    let stopping = std::time::Instant::now();
+    assert!(host.stop().success());
+    // In-flight requests get up to 10 s; a stream, which would last 25 s, ends at once.
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(5), "the host waited {took:?} for an open stream");
+    let end = stream.collect(1, Duration::from_secs(1), |e| e.id.is_none()).pop().expect("the stream ended");
+    assert_eq!(end.kind, "end", "a complete response, which the client resumes from its last id");
+    let log = std::fs::read_to_string(&options.log_file).unwrap();
+    assert!(!log.contains("did not finish in time"), "{log}");
+}
+
+#[test]
 fn two_hundred_clients_receive_every_event_and_the_p99_latency_is_printed() {
     let _heavy = one_heavy_at_a_time();
     let scratch = Scratch::new("sse-fanout");
