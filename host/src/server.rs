@@ -358,7 +358,7 @@ pub async fn serve(
     http.keep_alive(true).timer(TokioTimer::new()).header_read_timeout(admission.limits().header_timeout);
     let graceful = GracefulShutdown::new();
     // Event streams end as soon as the host starts stopping (see `intake`).
-    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
+    let (announce_stop, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, client) = tokio::select! {
@@ -378,7 +378,7 @@ pub async fn serve(
         // Closes this connection when a response outlives --response-timeout.
         let closer = Arc::new(tokio::sync::Notify::new());
         let service = service_fn({
-            let (closer, stopping) = (closer.clone(), stopping_seen.clone());
+            let (closer, stopping) = (closer.clone(), stopping.clone());
             move |req| {
                 let (app, admission, closer, stopping) =
                     (app.clone(), admission.clone(), closer.clone(), stopping.clone());
@@ -405,7 +405,7 @@ pub async fn serve(
     }
     drop(listener);
     out!("[host] stopping: waiting for in-flight requests");
-    stopping.send_replace(true);
+    announce_stop.send_replace(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => eprintln!("[host] some requests did not finish in time"),
