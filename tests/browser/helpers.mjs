@@ -1,6 +1,6 @@
 // Shared helpers for the browser tests: start the real host, drive the API, launch Chromium.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -156,9 +156,20 @@ export async function placeOrder(base, { drinkId = "latte", options = { size: "r
   return me.put(`/api/orders/${order.id}/drink`, { drinkId, options });
 }
 
+/**
+ * Debian's headless shell of Chromium when it is there (what scripts/test-deps installs), otherwise
+ * its full browser; CHROMIUM=… overrides. The shell is the same engine without the desktop browser
+ * around it: the suite ran on it in half the time and half the CPU of the full browser.
+ */
+export function chromiumPath() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  const shell = "/usr/bin/chromium-headless-shell";
+  return existsSync(shell) ? shell : "/usr/bin/chromium";
+}
+
 export async function launch() {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    executablePath: chromiumPath(),
     args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
   });
 }
