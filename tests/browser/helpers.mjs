@@ -245,6 +245,20 @@ export function takeCspViolations() {
   return cspViolations.splice(0);
 }
 
+/** A phone (a new page) that opened `url`, a QR code's link. */
+export async function phoneAt(browser, url) {
+  const phone = await newPage(browser, { phone: true });
+  await phone.goto(url);
+  return phone;
+}
+
+/** A phone that opened `url`, a QR code's link, and started an order. */
+export async function startOrder(browser, url) {
+  const phone = await phoneAt(browser, url);
+  await phone.click("[data-testid=start]");
+  return phone;
+}
+
 export async function signIn(page, base, app, role) {
   await page.goto(`${base}/${app}/`);
   await page.fill("#pin", PINS[role]);

@@ -1,21 +1,9 @@
 // Every refusal has its own clear message on the phone; cancels from phone and tablet.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { hostAndBrowser, currentQr, newPage, signIn, placeOrder } from "./helpers.mjs";
+import { hostAndBrowser, currentQr, newPage, signIn, placeOrder, phoneAt, startOrder } from "./helpers.mjs";
 
 const suite = hostAndBrowser();
-
-async function phoneAt(url) {
-  const phone = await newPage(suite.browser, { phone: true });
-  await phone.goto(url);
-  return phone;
-}
-
-async function startOrder(url) {
-  const phone = await phoneAt(url);
-  await phone.click("[data-testid=start]");
-  return phone;
-}
 
 async function refusal(phone, code) {
   await phone.locator(`[data-screen=refused][data-code=${code}]`).waitFor();
@@ -23,7 +11,7 @@ async function refusal(phone, code) {
 }
 
 test("an invalid code says so", async () => {
-  const phone = await startOrder(`${suite.host.url}/order/?shop=main&code=NOTACODE00`);
+  const phone = await startOrder(suite.browser, `${suite.host.url}/order/?shop=main&code=NOTACODE00`);
   assert.match(await refusal(phone, "code_invalid"), /not valid/);
   await phone.context().close();
 });
@@ -31,12 +19,12 @@ test("an invalid code says so", async () => {
 test("a full shop and a used-up code each have their message", async () => {
   await suite.admin.put("/api/shops/main/config", { maxOpenOrders: 1 });
   const { url } = await currentQr(suite.host.url);
-  const first = await startOrder(url);
+  const first = await startOrder(suite.browser, url);
   await first.locator("[data-screen=menu]").waitFor();
-  const second = await startOrder(url);
+  const second = await startOrder(suite.browser, url);
   assert.match(await refusal(second, "shop_full"), /very busy/);
   await suite.admin.put("/api/shops/main/config", { maxOpenOrders: 20, drinksPerCode: 1 });
-  const third = await startOrder(url);
+  const third = await startOrder(suite.browser, url);
   assert.match(await refusal(third, "code_used_up"), /All drinks on this code are taken/);
   for (const page of [first, second, third]) await page.context().close();
   await suite.admin.put("/api/shops/main/config", { drinksPerCode: 10 });
@@ -44,13 +32,13 @@ test("a full shop and a used-up code each have their message", async () => {
 
 test("a closed shop says so, also when it closes while the customer looks", async () => {
   const { url } = await currentQr(suite.host.url);
-  const phone = await phoneAt(url);
+  const phone = await phoneAt(suite.browser, url);
   await phone.locator("[data-screen=welcome]").waitFor();
   await suite.admin.post("/api/shops/main/close", {});
   // The welcome screen listens to config changes: refuse before the customer taps.
   await phone.locator("[data-screen=closed]").waitFor();
   assert.match(await phone.textContent("[data-testid=refusal]"), /closed/);
-  const later = await phoneAt(url);
+  const later = await phoneAt(suite.browser, url);
   await later.locator("[data-screen=closed]").waitFor();
   await suite.admin.post("/api/shops/main/open", {});
   await phone.locator("[data-screen=welcome]").waitFor();
@@ -59,7 +47,7 @@ test("a closed shop says so, also when it closes while the customer looks", asyn
 
 test("the customer cancels from the phone after confirming", async () => {
   const { url } = await currentQr(suite.host.url);
-  const phone = await startOrder(url);
+  const phone = await startOrder(suite.browser, url);
   await phone.click("[data-drink=espresso]");
   await phone.click("[data-testid=submit]");
   await phone.locator("[data-screen=status][data-state=queued]").waitFor();
@@ -75,7 +63,7 @@ test("the customer cancels from the phone after confirming", async () => {
 
 test("the barista cancels from the tablet after confirming, and the phone is told", async () => {
   const { url } = await currentQr(suite.host.url);
-  const phone = await startOrder(url);
+  const phone = await startOrder(suite.browser, url);
   await phone.click("[data-drink=americano]");
   await phone.check("input[name=opt-size][value=small]", { force: true });
   await phone.click("[data-testid=submit]");

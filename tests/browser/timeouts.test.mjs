@@ -3,17 +3,14 @@
 // own that runs beside the others.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { hostAndBrowser, currentQr, newPage } from "./helpers.mjs";
+import { hostAndBrowser, currentQr, startOrder } from "./helpers.mjs";
 
 const suite = hostAndBrowser();
 
 /** A phone that scanned the current code and started an order. */
 async function phoneOrdering() {
   const { url } = await currentQr(suite.host.url);
-  const phone = await newPage(suite.browser, { phone: true });
-  await phone.goto(url);
-  await phone.click("[data-testid=start]");
-  return phone;
+  return startOrder(suite.browser, url);
 }
 
 test("a customer who runs out of time sees why", async () => {
