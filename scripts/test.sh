@@ -48,6 +48,10 @@ step "unit tests"
 "${lint[@]}" cargo test --release --doc
 
 step "end-to-end, API contract (schemathesis) and browser (headless Chromium) tests"
+# The app's components compiled once into .spin/wasmtime-cache (seconds,
+# or nothing when README command 1 ran): the many hosts these tests start
+# at once then load them, instead of each compiling them side by side.
+target/release/spinpresso-host measure --rounds 1 >/dev/null
 # Side by side: the end-to-end tests mostly wait on hosts of their own
 # (timeouts, stream lifetimes) while the contract and browser tests keep
 # the cores busy. The end-to-end tests run with more threads than cores,

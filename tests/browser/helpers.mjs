@@ -51,7 +51,13 @@ export async function startHost({ port = 0, kvDir = mkdtempSync(join(tmpdir(), "
     child.stderr.on("data", (chunk) => host.log.push(String(chunk)));
     host.url = await new Promise((done, fail) => {
       let buffer = "";
-      const timer = setTimeout(() => fail(new Error(`host did not start:\n${host.log.join("")}${buffer}`)), 30_000);
+      // As long as the end-to-end tests allow: a host compiles the components it finds no compiled
+      // copy of. One that never serves is killed, or its process would keep the test file running.
+      const timer = setTimeout(() => {
+        child.removeAllListeners("exit");
+        child.kill("SIGKILL");
+        fail(new Error(`host did not start within 60 s:\n${host.log.join("")}`));
+      }, 60_000);
       child.stdout.on("data", (chunk) => {
         buffer += chunk;
         host.log.push(String(chunk));
