@@ -46,7 +46,7 @@ cargo clippy --target wasm32-wasip2 --profile component "${packages[@]}" -- -D w
 
 step "unit tests"
 # Alone: some measure the store under load. They reuse the linted builds
-# above (release, the same wrapper).
+# above (release, the same wrapper and settings).
 "${cargo_linted[@]}" test --release --lib --bins
 "${cargo_linted[@]}" test --release --doc
 
