@@ -106,5 +106,6 @@ files = [{ source = "static", destination = "/" }]
                 ("order".to_string(), "http://127.0.0.1:3000/coffee/order/".to_string()),
             ]
         );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -148,6 +148,11 @@ source = "c.wasm"
         dir.join(".spin").join("secrets.toml")
     }
 
+    /// Removes the folder `scratch` made for `path`.
+    fn clean(path: &Path) {
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
+    }
+
     #[test]
     fn unset_optional_secrets_are_made_up_once_and_kept() {
         let path = scratch("kept");
@@ -168,13 +173,17 @@ source = "c.wasm"
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        clean(&path);
     }
 
     #[test]
     fn two_hosts_never_share_made_up_secrets() {
-        let a = LocalSecrets::load_or_create(&manifest(), &scratch("a"), |_| false).unwrap();
-        let b = LocalSecrets::load_or_create(&manifest(), &scratch("b"), |_| false).unwrap();
+        let (path_a, path_b) = (scratch("a"), scratch("b"));
+        let a = LocalSecrets::load_or_create(&manifest(), &path_a, |_| false).unwrap();
+        let b = LocalSecrets::load_or_create(&manifest(), &path_b, |_| false).unwrap();
         assert_ne!(a.values["signing_key"], b.values["signing_key"]);
+        clean(&path_a);
+        clean(&path_b);
     }
 
     #[test]
@@ -183,5 +192,6 @@ source = "c.wasm"
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "admin_pin = 5").unwrap();
         assert!(LocalSecrets::load_or_create(&manifest(), &path, |_| false).is_err());
+        clean(&path);
     }
 }

@@ -1,6 +1,6 @@
 // Shared helpers for the browser tests: start the real host, drive the API, launch Chromium.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -34,12 +34,22 @@ export function freePort() {
   });
 }
 
+/** The kv directories made for hosts of this test file, removed when it ends. */
+const scratchDirs = [];
+process.once("exit", () => scratchDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function scratchDir() {
+  const dir = mkdtempSync(join(tmpdir(), "spinpresso-browser-"));
+  scratchDirs.push(dir);
+  return dir;
+}
+
 /**
  * Starts `spinpresso-host up` on `port` (0 = any) with a fresh (or the given) kv directory;
  * `env` overrides the test secrets (e.g. an empty PIN switches that sign-in off).
  * Returns {url, kvDir, stop(), restart()}.
  */
-export async function startHost({ port = 0, kvDir = mkdtempSync(join(tmpdir(), "spinpresso-browser-")), env = {} } = {}) {
+export async function startHost({ port = 0, kvDir = scratchDir(), env = {} } = {}) {
   const host = { kvDir, url: null, child: null, log: [] };
   host.start = async () => {
     const child = spawn(
