@@ -1,5 +1,6 @@
 //! HTTP helpers: JSON responses, the one error shape, Spin's routing headers.
 
+use crate::error_reply::{error_body, error_reply, JSON_HEADERS};
 use crate::incoming::Request;
 use serde::Serialize;
 use spin_sdk::http::{Method, Response};
@@ -16,36 +17,25 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
 
 /// [`json`] for a body that is JSON already.
 pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .header("x-content-type-options", "nosniff")
-        .body(body)
-        .build()
+    let mut builder = Response::builder();
+    builder.status(status);
+    for (name, value) in JSON_HEADERS {
+        builder.header(name, value);
+    }
+    builder.body(body).build()
 }
 
 /// `{"error": {"code", "message"}}` — the shape of every error the API returns.
 pub fn error(status: u16, code: &str, message: &str) -> Response {
-    json(status, &serde_json::json!({ "error": { "code": code, "message": message } }))
+    json(status, &error_body(code, message))
 }
 
-/// The answer to an error. What went wrong inside (a store's message, a
-/// corrupt record) is logged, never sent: the client learns only that the
-/// store is unavailable.
+/// The answer to an error (see [`error_reply`]).
 pub fn domain_error(e: &DomainError) -> Response {
-    let mut response = match e {
-        DomainError::Store(inner) => {
-            eprintln!("key-value store error: {inner}");
-            error(503, e.code(), "the key-value store is unavailable right now; try again in a moment")
-        }
-        _ => error(e.status(), e.code(), &e.message()),
-    };
-    match e.status() {
-        // Sign-in limits slide over a minute; a store or a shop being set up is back in seconds.
-        429 => response.set_header("retry-after", "60"),
-        503 => response.set_header("retry-after", "5"),
-        _ => {}
+    let reply = error_reply(e);
+    let mut response = json(reply.status, &reply.body);
+    if let Some(seconds) = reply.retry_after {
+        response.set_header("retry-after", seconds);
     }
     response
 }
@@ -114,7 +104,6 @@ pub fn logged(req: &Request, response: Response, started_ms: i64) -> Response {
 /// Writes a line to the component's standard output with one host call per
 /// 4 KiB (`blocking-write-and-flush`, which takes at most that): `println!`
 /// makes three per line (check, write, flush), and this is on every request.
-#[cfg(target_arch = "wasm32")]
 fn write_line(mut line: Vec<u8>) {
     line.push(b'\n');
     let stdout = wasi::cli::stdout::get_stdout();
@@ -123,11 +112,6 @@ fn write_line(mut line: Vec<u8>) {
             break; // a log line is not worth failing a request for
         }
     }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn write_line(line: Vec<u8>) {
-    println!("{}", String::from_utf8_lossy(&line));
 }
 
 /// The fields of a request's log line (in alphabetical order, as they have always been printed).
@@ -139,35 +123,4 @@ struct LogLine<'a> {
     route: &'a str,
     shop: Option<&'a str>,
     status: u16,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use spinpresso_domain::kv::KvError;
-
-    fn body(response: &Response) -> serde_json::Value {
-        serde_json::from_slice(response.body()).unwrap()
-    }
-
-    #[test]
-    fn store_failures_are_answered_without_their_inner_details() {
-        let inner = KvError::Store("redis: connection refused to 10.1.2.3:6379 (password=hunter2)".into());
-        let response = domain_error(&DomainError::Store(inner));
-        assert_eq!(*response.status(), 503);
-        let text = String::from_utf8_lossy(response.body()).into_owned();
-        assert!(!text.contains("10.1.2.3") && !text.contains("hunter2"), "{text}");
-        assert_eq!(body(&response)["error"]["code"], "store_unavailable");
-        let corrupt = DomainError::Store(KvError::Corrupt { key: "order/x".into(), reason: "expected value".into() });
-        assert!(!String::from_utf8_lossy(domain_error(&corrupt).body()).contains("order/x"));
-    }
-
-    #[test]
-    fn json_answers_are_never_sniffed_and_refusals_say_when_to_come_back() {
-        let limited = domain_error(&DomainError::TooManyRequests { code: "too_many_attempts", message: "wait".into() });
-        let header = |r: &Response, name: &str| r.header(name).and_then(|v| v.as_str()).map(str::to_string);
-        assert_eq!(header(&limited, "retry-after").as_deref(), Some("60"));
-        assert_eq!(header(&limited, "x-content-type-options").as_deref(), Some("nosniff"));
-        assert_eq!(header(&json(200, &1), "x-content-type-options").as_deref(), Some("nosniff"));
-    }
 }

@@ -1,6 +1,7 @@
 //! What every handler needs from a request and its surroundings: the time,
 //! randomness, the secrets, the caller's identity, and a checked JSON body.
 
+use crate::body;
 use crate::incoming::Request;
 use serde::de::DeserializeOwned;
 use spin_sdk::http::Method;
@@ -208,28 +209,10 @@ pub fn require_json(req: &Request) -> Result<(), DomainError> {
 }
 
 fn require_json_up_to(req: &Request, max_bytes: usize) -> Result<(), DomainError> {
-    let content_type = header(req, "content-type").unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or_default().trim();
-    if !media.eq_ignore_ascii_case("application/json") {
-        return Err(DomainError::refused(
-            "unsupported_media_type",
-            415,
-            "send the request body as JSON with `Content-Type: application/json`",
-        ));
-    }
-    if req.body().len() > max_bytes {
-        return Err(DomainError::refused(
-            "payload_too_large",
-            413,
-            format!("this request's body is limited to {} KiB", max_bytes / 1024),
-        ));
-    }
-    Ok(())
+    body::check_json(header(req, "content-type"), req.body().len(), max_bytes)
 }
 
-/// The JSON body of a mutation (an empty body reads as `{}`); unknown fields are refused
-/// by the target type. The body must be an object, and a whole number may be
-/// written with a fraction of zero (`5.0`), as JSON Schema's `integer` allows.
+/// The JSON body of a mutation (see [`body::parse_object`]).
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, DomainError> {
     json_body_up_to(req, MAX_BODY_BYTES)
 }
@@ -237,23 +220,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, DomainError> {
 /// [`json_body`] with a body limit of its own (a menu's).
 pub fn json_body_up_to<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Result<T, DomainError> {
     require_json_up_to(req, max_bytes)?;
-    let body = if req.body().iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { req.body() };
-    let invalid =
-        |e: serde_json::Error| DomainError::invalid("invalid_json", format!("the request body is not valid: {e}"));
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(DomainError::invalid("invalid_json", "the request body must be a JSON object"));
-    }
-    // Straight into the type first: it also refuses duplicate fields, which a `Value` would merge.
-    let refused = match serde_json::from_slice(body) {
-        Ok(parsed) => return Ok(parsed),
-        Err(refused) => refused,
-    };
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return Err(invalid(refused)) };
-    let whole = whole_numbers(value.clone());
-    if whole == value {
-        return Err(invalid(refused));
-    }
-    serde_json::from_value(whole).map_err(invalid)
+    body::parse_object(req.body())
 }
 
 /// A mutation that takes no fields: an empty body or `{}`, still sent as
@@ -263,21 +230,6 @@ pub fn no_fields(req: &Request) -> Result<(), DomainError> {
     #[serde(deny_unknown_fields)]
     struct NoFields {}
     json_body::<NoFields>(req).map(|_: NoFields| ())
-}
-
-/// `5.0` → `5`, everywhere in `value` (integers stay exact up to 2^53 as floats).
-fn whole_numbers(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    match value {
-        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => Value::from(f as i64),
-            _ => Value::Number(n),
-        },
-        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers).collect()),
-        Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, whole_numbers(v))).collect()),
-        other => other,
-    }
 }
 
 /// A query-string parameter, percent-decoded.
@@ -303,16 +255,4 @@ pub fn base_url(req: &Request, secrets: &Secrets) -> String {
     let after_scheme = full.find("://").map(|i| i + 3).unwrap_or(0);
     let end = full[after_scheme..].find('/').map(|i| i + after_scheme).unwrap_or(full.len());
     full[..end].to_string()
-}
-
-#[cfg(test)]
-mod body_tests {
-    use super::whole_numbers;
-    use serde_json::json;
-
-    #[test]
-    fn whole_numbers_with_a_zero_fraction_become_integers_and_others_stay() {
-        let value = json!({ "a": 144.0, "b": [2.0, 2.5], "c": { "d": -3.0 }, "e": 1e300, "f": 7 });
-        assert_eq!(whole_numbers(value), json!({ "a": 144, "b": [2, 2.5], "c": { "d": -3 }, "e": 1e300, "f": 7 }));
-    }
 }
