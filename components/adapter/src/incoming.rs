@@ -20,15 +20,10 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request without a body, from its head (event streams, tests).
-    pub fn from_head(method: Method, target: impl Into<String>, headers: Vec<(String, Vec<u8>)>) -> Self {
-        Self { method, target: target.into(), headers, body: Vec::new() }
-    }
-
-    /// The head of a request from the host, without reading its body.
+    /// The head of a request from the host, without reading its body (event streams).
     pub fn head_of(incoming: &IncomingRequest) -> Self {
         let target = incoming.path_with_query().unwrap_or_else(|| "/".to_string());
-        Self::from_head(incoming.method(), target, incoming.headers().entries())
+        Self { method: incoming.method(), target, headers: incoming.headers().entries(), body: Vec::new() }
     }
 
     pub fn method(&self) -> &Method {
