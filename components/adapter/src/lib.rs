@@ -4,7 +4,8 @@
 //! The Spin glue builds for WebAssembly only, where the components run it
 //! and the end-to-end tests exercise it. Natively (unit tests, lints) only
 //! the parts that need no host build: spin-sdk generates its bindings at
-//! compile time, and natively that took a third of the test build's CPU.
+//! compile time, and natively that took about a quarter of the test
+//! build's CPU.
 
 pub mod body;
 pub mod error_reply;
